@@ -1,0 +1,1 @@
+"""The MAGNeT transformer and its configuration."""

@@ -1,0 +1,1 @@
+"""magnetkit built-in plugin (clap) -- being written."""

@@ -1,0 +1,1 @@
+"""magnetkit built-in plugin (encodec) -- being written."""

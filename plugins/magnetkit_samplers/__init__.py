@@ -1,0 +1,1 @@
+"""magnetkit built-in plugin (samplers) -- being written."""

@@ -1,0 +1,1 @@
+"""magnetkit built-in plugin (t5) -- being written."""
