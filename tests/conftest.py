@@ -1,0 +1,29 @@
+"""Shared test setup: offline hub, few threads, the parity fixture."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+FIXTURE = Path(__file__).parent / "fixtures" / "magnet_tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_dir() -> Path:
+    """The audiocraft-format tiny MAGNeT folder (see fixtures/magnet_tiny/README.md)."""
+    return FIXTURE
+
+
+@pytest.fixture(scope="session")
+def reference() -> dict:
+    """audiocraft's outputs on the tiny checkpoint (compact form)."""
+    with np.load(FIXTURE / "reference_compact.npz") as z:
+        return {k: z[k] for k in z.files}
