@@ -22,7 +22,10 @@ class RecipeError(UsageError):
         self.problems = list(problems)
         self.source = source
         where = f" in {source}" if source else ""
-        super().__init__(f"{len(self.problems)} problem(s){where}:\n" + "\n".join(f"  {p}" for p in self.problems))
+        if len(self.problems) == 1:
+            super().__init__(f"{self.problems[0]}{where}")
+        else:
+            super().__init__(f"{len(self.problems)} problems{where}:\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
 class ComponentNotFoundError(UsageError):

@@ -1,0 +1,231 @@
+"""The MAGNeT transformer: codes + condition -> per-codebook logits (paper §3, audiocraft semantics).
+
+One forward pass, top to bottom:
+
+    codes [B, K, T] --K embeddings, summed--> x [B, T, D] --+ sinusoidal positions
+    x --N x (pre-norm self-attention, cross-attention to the condition, GELU feed-forward)-->
+    out_norm --K linear heads--> logits [B, K, T, card]
+
+Self-attention sees every frame for stage 0 and only frames within ±``subcodes_context`` for
+stages above it (paper §3.2, "restricted context"). Cross-attention has no padding mask: as in
+audiocraft, padded condition positions are zero vectors that still receive attention weight.
+
+Parameter names follow audiocraft's ``MagnetLMModel`` so checkpoints map one to one: its
+``transformer.layers.{i}.*`` are our ``layers.{i}.*``; every other name is identical.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from magnetkit.errors import UsageError
+from magnetkit.model.config import ModelConfig
+
+# Per layer: the cross-attention keys and values, each [B, H, L, head_dim].
+CrossCache = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+# ------------------------------------------------------------------------ positions and masks
+def sin_embedding(num_frames: int, dim: int, max_period: float, *, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Sinusoidal positions [1, T, D]: cosines in the first half, sines in the second.
+
+    Same arithmetic, in the same dtype, as audiocraft's ``create_sin_embedding``, so fp16
+    models see the same rounding as the reference.
+    """
+    half = dim // 2
+    positions = torch.arange(num_frames, device=device).view(1, -1, 1).to(dtype)  # [1, T, 1]
+    channel = torch.arange(half, device=device, dtype=dtype).view(1, 1, -1)  # [1, 1, D/2]
+    period = torch.full([], max_period, device=device, dtype=dtype)
+    phase = positions / (period ** (channel / (half - 1)))  # [1, T, D/2]
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # [1, T, D]
+
+
+def restricted_context_mask(num_frames: int, context: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean [T, T]: query i may attend key j iff |i - j| <= context (True = attend)."""
+    frames = torch.arange(num_frames, device=device)
+    return (frames[:, None] - frames[None, :]).abs() <= context
+
+
+# ---------------------------------------------------------------------------------- attention
+class Attention(nn.Module):
+    """Multi-head attention with a packed q/k/v projection (PyTorch/audiocraft ``in_proj`` layout)."""
+
+    def __init__(self, dim: int, num_heads: int, bias: bool, dropout: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.dropout = dropout
+        # Rows [0, D) project queries, [D, 2D) keys, [2D, 3D) values.
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim)) if bias else None
+        self.out_proj = nn.Linear(dim, dim, bias=bias)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def _split(self, x: torch.Tensor, parts: int) -> list[torch.Tensor]:
+        """Project and split into ``parts`` tensors of [B, H, T, head_dim]."""
+        dim = self.in_proj_weight.shape[1]
+        start = 3 - parts  # self-attention: q, k, v (rows 0..3D); cross keys/values: rows D..3D
+        bias = None if self.in_proj_bias is None else self.in_proj_bias[start * dim:]
+        y = F.linear(x, self.in_proj_weight[start * dim:], bias)  # [B, T, parts*D]
+        batch, frames, _ = y.shape
+        y = y.view(batch, frames, parts, self.num_heads, dim // self.num_heads)
+        return list(y.permute(2, 0, 3, 1, 4).unbind(0))  # parts x [B, H, T, head_dim]
+
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``source`` [B, L, D], each [B, H, L, head_dim]."""
+        key, value = self._split(source, 2)
+        return key, value
+
+    def queries(self, x: torch.Tensor) -> torch.Tensor:
+        """Queries of ``x`` [B, T, D]: [B, H, T, head_dim]."""
+        dim = self.in_proj_weight.shape[1]
+        bias = None if self.in_proj_bias is None else self.in_proj_bias[:dim]
+        q = F.linear(x, self.in_proj_weight[:dim], bias)  # [B, T, D]
+        batch, frames, _ = q.shape
+        return q.view(batch, frames, self.num_heads, dim // self.num_heads).transpose(1, 2)
+
+    def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+               mask: torch.Tensor | None) -> torch.Tensor:
+        """Scaled dot-product attention, heads merged and projected: [B, T, D]."""
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=p)  # [B, H, T, hd]
+        batch, _, frames, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(batch, frames, -1))  # [B, T, D]
+
+    def self_attention(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Attention of ``x`` [B, T, D] over itself, optionally restricted by a boolean [T, T] mask."""
+        query, key, value = self._split(x, 3)
+        return self.attend(query, key, value, mask)
+
+
+# -------------------------------------------------------------------------------------- layer
+class Layer(nn.Module):
+    """One pre-norm block: self-attention, cross-attention, feed-forward, each residual.
+
+    Attributes are declared in audiocraft's order so the exported state dict's key order
+    matches the published checkpoints.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        dim, eps = config.dim, config.norm_eps
+        hidden = int(config.hidden_scale * dim)  # audiocraft: int(hidden_scale * dim)
+        self.dropout = config.dropout
+        self.self_attn = Attention(dim, config.num_heads, config.bias_attn, config.dropout)
+        self.linear1 = nn.Linear(dim, hidden, bias=config.bias_ff)
+        self.linear2 = nn.Linear(hidden, dim, bias=config.bias_ff)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.cross_attention = Attention(dim, config.num_heads, config.bias_attn, config.dropout)
+        self.norm_cross = nn.LayerNorm(dim, eps=eps)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training)
+
+    def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None,
+                cross_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """[B, T, D] -> [B, T, D]."""
+        x = x + self._drop(self.self_attn.self_attention(self.norm1(x), self_mask))
+        query = self.cross_attention.queries(self.norm_cross(x))  # [B, H, T, hd]
+        # No key padding mask: audiocraft lets padded (zero) condition positions take weight.
+        x = x + self._drop(self.cross_attention.attend(query, *cross_kv, mask=None))
+        hidden = self._drop(F.gelu(self.linear1(self.norm2(x))))  # exact (erf) GELU, as nn.TransformerEncoderLayer
+        return x + self._drop(self.linear2(hidden))
+
+
+# -------------------------------------------------------------------------------------- model
+class MagnetTransformer(nn.Module):
+    """MAGNeT's non-autoregressive transformer over K parallel codebooks (arXiv 2401.04577)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        rows = config.cardinality + 1  # the extra last row embeds the mask token
+        self.emb = nn.ModuleList([nn.Embedding(rows, config.dim) for _ in range(config.num_codebooks)])
+        self.layers = nn.ModuleList([Layer(config) for _ in range(config.num_layers)])
+        self.out_norm = nn.LayerNorm(config.dim, eps=config.norm_eps)
+        self.linears = nn.ModuleList(
+            [nn.Linear(config.dim, config.cardinality, bias=config.bias_proj) for _ in range(config.num_codebooks)]
+        )
+
+    @property
+    def mask_id(self) -> int:
+        """The mask token id (= cardinality)."""
+        return self.config.mask_id
+
+    # -- cross-attention cache ----------------------------------------------------------------
+    def cross_attention_cache(self, condition: torch.Tensor) -> CrossCache:
+        """Per-layer cross-attention keys/values of ``condition`` [B, L, D], reusable across steps."""
+        condition = condition.to(self._dtype())
+        return [layer.cross_attention.keys_values(condition) for layer in self.layers]
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, codes: torch.Tensor, condition: torch.Tensor | None, stage: int, *,
+                stage_only: bool = False, cross_cache: CrossCache | None = None) -> torch.Tensor:
+        """Logits [B, K, T, card] for ``codes`` [B, K, T] at ``stage`` ([B, 1, T, card] if ``stage_only``).
+
+        Args:
+            codes: int64 codes in [0, cardinality], the mask id marking positions to predict.
+            condition: what to cross-attend to, [B, L, D]; may be None when ``cross_cache`` is given.
+            stage: the codebook being decoded; selects the self-attention context.
+            stage_only: compute only the head of codebook ``stage``.
+            cross_cache: ``cross_attention_cache(condition)``, to skip recomputing keys/values.
+        Returns:
+            Float logits in the model's dtype.
+        Raises:
+            UsageError: on a shape, stage or cache that does not fit the model.
+        """
+        self._check_inputs(codes, condition, stage, cross_cache)
+        if cross_cache is None:
+            cross_cache = self.cross_attention_cache(condition)
+
+        # -- embeddings: sum of the K codebook embeddings, plus positions ---------------------
+        batch, num_codebooks, frames = codes.shape
+        x = sum(self.emb[k](codes[:, k]) for k in range(num_codebooks))  # [B, T, D]
+        # audiocraft's positional_scale is 1.0 for every MAGNeT recipe.
+        x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device, dtype=x.dtype)
+
+        # -- transformer layers ---------------------------------------------------------------
+        self_mask = self._self_attention_mask(stage, frames, x.device)  # [T, T] bool, or None
+        for layer, cross_kv in zip(self.layers, cross_cache):
+            x = layer(x, self_mask, cross_kv)  # [B, T, D]
+        x = self.out_norm(x)
+
+        # -- output heads ---------------------------------------------------------------------
+        heads = [stage] if stage_only else range(num_codebooks)
+        return torch.stack([self.linears[k](x) for k in heads], dim=1)  # [B, K or 1, T, card]
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _self_attention_mask(self, stage: int, frames: int, device: torch.device) -> torch.Tensor | None:
+        """None (full attention) for stage 0 or context -1; else the ±context band (paper §3.2)."""
+        context = self.config.subcodes_context
+        if stage == 0 or context < 0:
+            return None
+        return restricted_context_mask(frames, context, device)
+
+    def _dtype(self) -> torch.dtype:
+        return self.out_norm.weight.dtype
+
+    def _check_inputs(self, codes: torch.Tensor, condition: torch.Tensor | None, stage: int,
+                      cross_cache: CrossCache | None) -> None:
+        config = self.config
+        if codes.dim() != 3 or codes.shape[1] != config.num_codebooks:
+            raise UsageError(f"codes must be [B, {config.num_codebooks}, T], got {list(codes.shape)}")
+        if codes.dtype not in (torch.int64, torch.int32, torch.int16):
+            raise UsageError(f"codes must be an integer tensor, got {codes.dtype}")
+        if not 0 <= stage < config.num_codebooks:
+            raise UsageError(f"stage must be in [0, {config.num_codebooks}), got {stage}")
+        if cross_cache is None:
+            if condition is None:
+                raise UsageError("pass a condition [B, L, D] or its cross_attention_cache")
+            if condition.dim() != 3 or condition.shape[0] != codes.shape[0] or condition.shape[2] != config.dim:
+                raise UsageError(
+                    f"condition must be [{codes.shape[0]}, L, {config.dim}], got {list(condition.shape)}"
+                )
+        elif len(cross_cache) != config.num_layers or cross_cache[0][0].shape[0] != codes.shape[0]:
+            raise UsageError(
+                f"cross_cache must hold {config.num_layers} layers for a batch of {codes.shape[0]}"
+            )
+

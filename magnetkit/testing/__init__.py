@@ -1,0 +1,25 @@
+"""Tools for testing magnetkit components: tiny fakes and reusable contract suites.
+
+A plugin author checks an implementation in seconds, e.g.
+``from magnetkit.testing import check_codec; check_codec(my_codec)``.
+"""
+
+from magnetkit.testing.conditioner_contract import check_conditioner
+from magnetkit.testing.fakes import (
+    FakeCodec,
+    FakeCodecConfig,
+    FakeConditioner,
+    FakeConditionerConfig,
+    FakePlugin,
+    sine,
+)
+
+__all__ = [
+    "FakeCodec",
+    "FakeCodecConfig",
+    "FakeConditioner",
+    "FakeConditionerConfig",
+    "FakePlugin",
+    "check_conditioner",
+    "sine",
+]
