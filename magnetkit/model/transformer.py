@@ -16,6 +16,8 @@ Parameter names follow audiocraft's ``MagnetLMModel`` so checkpoints map one to 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,7 +63,10 @@ class Attention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim)) if bias else None
         self.out_proj = nn.Linear(dim, dim, bias=bias)
-        nn.init.xavier_uniform_(self.in_proj_weight)
+        # audiocraft keeps nn.Linear's default init for the packed projection (its depthwise
+        # init only reaches nn.Linear submodules): uniform in ±1/sqrt(fan_in).
+        bound = 1 / math.sqrt(dim)
+        nn.init.uniform_(self.in_proj_weight, -bound, bound)
 
     def _split(self, x: torch.Tensor, parts: int) -> list[torch.Tensor]:
         """Project and split into ``parts`` tensors of [B, H, T, head_dim]."""
@@ -149,6 +154,31 @@ class MagnetTransformer(nn.Module):
         self.linears = nn.ModuleList(
             [nn.Linear(config.dim, config.cardinality, bias=config.bias_proj) for _ in range(config.num_codebooks)]
         )
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """audiocraft's MAGNeT initialisation (weight_init gaussian, depthwise_init current, zero biases).
+
+        Linear and embedding weights ~ truncated N(0, std) in ±3 std with std = 1/sqrt(fan_in),
+        divided by sqrt(2 * depth) inside layer ``depth`` (1-based); LayerNorms stay at 1 and 0.
+        """
+        def gaussian(weight: torch.Tensor, fan_in: int, depth: int | None = None) -> None:
+            std = 1 / math.sqrt(fan_in) / (math.sqrt(2 * depth) if depth else 1)
+            nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-3 * std, b=3 * std)
+
+        for emb in self.emb:
+            gaussian(emb.weight, self.config.dim)
+        for depth, layer in enumerate(self.layers, start=1):
+            for module in layer.modules():
+                if isinstance(module, nn.Linear):
+                    gaussian(module.weight, module.in_features, depth)
+                    if module.bias is not None:
+                        module.bias.zero_()
+        for linear in self.linears:
+            gaussian(linear.weight, self.config.dim)
+            if linear.bias is not None:
+                linear.bias.zero_()
 
     @property
     def mask_id(self) -> int:
