@@ -1,3 +1,5 @@
 """Core CLI commands that live in their own modules; each exposes ``add_commands(subparsers)``."""
 
-CORE_COMMANDS: list = []
+from magnetkit.commands import generate
+
+CORE_COMMANDS = [generate.add_commands]
