@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from magnetkit.errors import UsageError
 from magnetkit.interfaces import MaskingScheduler, Rescorer, Sampler
 
 KEEP_SCORE = -1e4  # score of a unit that must never be re-masked (fixed, or given)
@@ -105,7 +106,7 @@ class Decoder:
         config = self.model.config
         device = guidance.condition.device
         if len(steps) != config.num_codebooks:
-            raise ValueError(f"decoding_steps has {len(steps)} entries; the model has "
+            raise UsageError(f"decoding_steps has {len(steps)} entries; the model has "
                              f"{config.num_codebooks} codebooks")
         T = self.scheduler.usable_frames(num_frames)
         codes = torch.full((batch, config.num_codebooks, T), config.mask_id, dtype=torch.long, device=device)
@@ -118,6 +119,8 @@ class Decoder:
             scores = initial_scores(None if known is None else known.frames, batch, T,
                                     self.scheduler.num_units(T), device)
             to_generate = int((scores != KEEP_SCORE).sum(-1).max())
+            if to_generate == 0:
+                raise UsageError("nothing to generate: every frame is already given")
             for step in range(num_steps):
                 scores = self._step(codes, stage, step, num_steps, scores, to_generate, guidance, known,
                                     cross_cache, generator)

@@ -168,15 +168,15 @@ class Pipeline:
         steps = self.recipe.generation.decoding_steps
         window, overlap = self.window_frames, self.overlap_frames
         out = decoder.generate(batch, min(frames, window), steps, guidance, slice_known(known, 0, window), generator)
-        while out.shape[-1] < frames:
+        while frames > window and out.shape[-1] < frames:
             start = out.shape[-1] - overlap
             end = min(start + window, frames)
+            if self.scheduler.usable_frames(end - start) <= overlap:  # less than one span left: done
+                break
             carried = Known.prefix(out[..., start:], end - start)
             given = slice_known(known, start, end)
             codes = decoder.generate(batch, end - start, steps, guidance,
                                      carried if given is None else merge_known(given, carried), generator)
-            if codes.shape[-1] <= overlap:  # what is left is shorter than one span: done
-                break
             out = torch.cat([out[..., :start], codes], dim=-1)
         return out
 
