@@ -1,0 +1,22 @@
+"""The linear schedule gamma(t) = 1 - t."""
+
+from __future__ import annotations
+
+import torch
+
+from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+
+
+class LinearConfig(SchedulerConfig):
+    """Parameters of the linear scheduler (only the span parameters)."""
+
+
+class LinearScheduler(SpanScheduler):
+    """Mask rate 1 - t: the same number of units is unmasked at every step."""
+
+    def __init__(self, config: LinearConfig) -> None:
+        super().__init__(config)
+
+    def mask_rate(self, t: torch.Tensor) -> torch.Tensor:
+        """gamma(t) = 1 - t in float32."""
+        return 1 - self._time(t)

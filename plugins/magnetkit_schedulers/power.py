@@ -1,0 +1,26 @@
+"""The power schedule gamma(t) = 1 - t^p (p = 2 is MaskGIT's "square"; p = 1 is linear)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+
+
+class PowerConfig(SchedulerConfig):
+    """Parameters of the power scheduler."""
+
+    exponent: float = Field(2.0, gt=0, description="p in gamma(t) = 1 - t^p; above 1 keeps more masked early")
+
+
+class PowerScheduler(SpanScheduler):
+    """Mask rate 1 - t^p."""
+
+    def __init__(self, config: PowerConfig) -> None:
+        super().__init__(config)
+        self.exponent = config.exponent
+
+    def mask_rate(self, t: torch.Tensor) -> torch.Tensor:
+        """gamma(t) = 1 - t^p in float32."""
+        return 1 - self._time(t) ** self.exponent
