@@ -59,12 +59,20 @@ def from_pretrained(loader: Callable[..., T], source: str | os.PathLike, *, what
     target = str(path) if path.exists() else str(source)
     if not path.exists() and not looks_like_hub_id(str(source)):
         raise CheckpointError(f"{what} path {str(source)!r} does not exist")
+    _quiet_transformers()
     try:
         return loader(target, **kwargs)
     except Exception as exc:
         if not path.exists() and _offline_error(exc):
             raise _unavailable(str(source), what) from exc
         raise CheckpointError(f"could not load {what} from {target!r}: {_first_line(exc)}") from exc
+
+
+def _quiet_transformers() -> None:
+    """No per-tensor "Loading weights" bars: magnetkit reports its own progress."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _offline_error(exc: BaseException) -> bool:

@@ -1,0 +1,125 @@
+"""`load(SOURCE)`: a recipe, a magnetkit or audiocraft checkpoint folder, or a hub id -> a Pipeline."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from magnetkit.checkpoint import (
+    is_audiocraft_checkpoint,
+    is_native_checkpoint,
+    load_checkpoint,
+    load_weights,
+    read_audiocraft_checkpoint,
+)
+from magnetkit.errors import CheckpointError, UsageError
+from magnetkit.hub import looks_like_hub_id
+from magnetkit.model.config import ModelConfig
+from magnetkit.model.transformer import MagnetTransformer
+from magnetkit.pipeline import Pipeline
+from magnetkit.recipe import Recipe, apply_overrides, find_recipe, read_yaml, validate_recipe
+from magnetkit.registry import build
+
+log = logging.getLogger(__name__)
+
+
+def load(source: str | os.PathLike | None = None, overrides: Iterable[str] = (), *,
+         device: str | torch.device | None = None) -> Pipeline:
+    """Load a ready-to-generate pipeline.
+
+    Args:
+        source: a recipe file or shipped recipe name, a magnetkit checkpoint folder, an
+            audiocraft checkpoint folder (``state_dict.bin`` + ``compression_state_dict.bin``), a
+            hub id (e.g. ``facebook/magnet-small-10secs``), or None for the embedded default model.
+        overrides: ``key=value`` recipe overrides, e.g. ``sampler.temperature=2.5``.
+        device: where to run (default: CUDA when available, else CPU).
+    Returns:
+        A `Pipeline`.
+    Raises:
+        RecipeError: the recipe or an override is invalid.
+        CheckpointError: weights are missing, unsafe, or do not match the recipe.
+    """
+    overrides = list(overrides)
+    if source is None:
+        source = default_model_path()
+    data, weights = resolve_source(str(source))
+    recipe = validate_recipe(apply_overrides(data, overrides), source=str(source))
+    return build_pipeline(recipe, weights, device=device)
+
+
+def default_model_path() -> Path:
+    """The embedded default model that ships with the package."""
+    from magnetkit.plugins import load_plugins
+
+    for found in load_plugins().hook.register_recipe_dirs():
+        for folder in found or []:
+            candidate = Path(folder) / "default-model.yaml"
+            if candidate.is_file():
+                return candidate
+    raise UsageError("no embedded default model is installed; name a recipe, checkpoint or hub id "
+                     "(see `magnetkit recipes`)")
+
+
+def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
+    """The recipe mapping a source stands for, and its checkpoint (read, not yet loaded)."""
+    path = Path(source).expanduser()
+    if path.is_dir() and is_native_checkpoint(path):
+        return _native(str(path))
+    if (path.is_dir() and is_audiocraft_checkpoint(path)) or (path.is_file() and path.suffix == ".bin"):
+        return _audiocraft(str(path))
+    if path.is_file() or not looks_like_hub_id(source) or "/" not in source:
+        data = read_yaml(find_recipe(source))
+        checkpoint = data.get("checkpoint")
+        if checkpoint is None:
+            return data, None
+        # Relative checkpoint paths are relative to the recipe file.
+        recipe_path = find_recipe(source)
+        local = (recipe_path.parent / str(checkpoint)).expanduser()
+        target = str(local) if local.exists() else str(checkpoint)
+        base, weights = resolve_source(target)
+        merged = {**base, **{k: v for k, v in data.items() if k != "model"}, "checkpoint": target}
+        if data.get("model") is not None:
+            check_model_matches(data["model"], base.get("model"), target)
+        return merged, weights
+    return _audiocraft(source)  # a hub id: the official checkpoints are audiocraft files
+
+
+def _native(folder: str) -> tuple[dict[str, Any], Any]:
+    checkpoint = load_checkpoint(folder)
+    return {**checkpoint.recipe, "checkpoint": folder}, checkpoint
+
+
+def _audiocraft(source: str) -> tuple[dict[str, Any], Any]:
+    checkpoint = read_audiocraft_checkpoint(source)
+    return {**checkpoint.recipe, "checkpoint": source}, checkpoint
+
+
+def check_model_matches(recipe_model: dict[str, Any], checkpoint_model: dict[str, Any] | None, source: str) -> None:
+    """A recipe's ``model`` section must agree with its checkpoint's architecture."""
+    if checkpoint_model is None:
+        return
+    ours = ModelConfig.model_validate(recipe_model).model_dump()
+    theirs = ModelConfig.model_validate(checkpoint_model).model_dump()
+    diffs = [f"model.{k}: recipe {ours[k]!r}, checkpoint {theirs[k]!r}" for k in ours if ours[k] != theirs[k]]
+    if diffs:
+        raise CheckpointError(f"the checkpoint {source!r} does not match the recipe: " + "; ".join(diffs))
+
+
+def build_pipeline(recipe: Recipe, weights: Any = None, *, device: str | torch.device | None = None) -> Pipeline:
+    """Build every component of a validated recipe and load the weights into them."""
+    if recipe.model is None:
+        raise CheckpointError("the recipe has neither a model section nor a checkpoint to take it from")
+    model = MagnetTransformer(recipe.model)
+    conditioner = build("conditioner", recipe.conditioner.name, recipe.conditioner.config, output_dim=recipe.model.dim)
+    if weights is None:
+        log.warning("the recipe names no checkpoint: the transformer has random weights")
+    else:
+        where = recipe.checkpoint or "the checkpoint"
+        load_weights(model, weights.model_state, what=f"transformer weights of {where!r}")
+        load_weights(conditioner, weights.conditioner_state, what=f"conditioner weights of {where!r}")
+    codec = build("codec", recipe.codec.name, recipe.codec.config)
+    return Pipeline(recipe, model, conditioner, codec, device=device)
