@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from magnetkit.errors import ComponentNotFoundError, RecipeError
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import KINDS, get_registry
+from magnetkit.train.config import DataConfig, TrainConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -79,6 +80,8 @@ class Recipe(BaseModel):
     sampler: Component = Field(default_factory=lambda: Component(name="top_p"))
     rescorer: Component | None = None
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    data: DataConfig | None = None
+    train: TrainConfig | None = None
 
     def components(self) -> dict[str, Component]:
         """The component sections present, by kind."""
