@@ -1,0 +1,23 @@
+"""Greedy decoding: the most probable token (audiocraft's ``use_sampling=False``)."""
+
+from __future__ import annotations
+
+import torch
+
+from magnetkit_samplers.base import SamplerConfig, TemperatureSampler
+
+
+class GreedyConfig(SamplerConfig):
+    """Parameters of the greedy sampler; the temperature still shapes the confidences."""
+
+
+class GreedySampler(TemperatureSampler):
+    """Take the argmax of the logits; confidences are the softmax at the step's temperature."""
+
+    def __init__(self, config: GreedyConfig) -> None:
+        super().__init__(config)
+
+    def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        # argmax of the logits, as audiocraft takes it (the first index wins a tie).
+        return torch.argmax(logits, dim=-1), probs
