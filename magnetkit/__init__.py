@@ -17,18 +17,34 @@ from magnetkit.registry import build, get_registry
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """Import the generation API on first use (it pulls in the model and checkpoint code)."""
+    if name == "load":
+        from magnetkit.loading import load
+
+        return load
+    if name in ("Pipeline", "Generation"):
+        from magnetkit import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'magnetkit' has no attribute {name!r}")
+
+
 __all__ = [
     "AudioError",
     "CheckpointError",
     "Codec",
     "ComponentNotFoundError",
     "Condition",
+    "Generation",
     "Conditioner",
     "HubUnavailableError",
     "MagnetkitError",
     "MaskingScheduler",
     "ModelConfig",
     "PluginError",
+    "Pipeline",
     "RecipeError",
     "Rescorer",
     "Sampler",
@@ -36,4 +52,5 @@ __all__ = [
     "build",
     "get_registry",
     "hookimpl",
+    "load",
 ]
