@@ -64,12 +64,15 @@ def read_package(path: str | os.PathLike) -> dict[str, Any]:
     try:
         package = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only=True only rebuilds tensors and plain containers; anything else
-        # (a __reduce__ payload, a custom class) is exactly what could run code on load.
-        raise CheckpointError(
-            f"refusing to load {str(path)!r}: it contains pickled objects other than tensors and plain "
-            f"containers, which could execute code ({_first_line(exc)})"
-        ) from None
+        reason = _unpickler_reason(exc)
+        if "GLOBAL" in reason:
+            # weights_only=True rebuilds only tensors and plain containers; a global it refuses
+            # (a __reduce__ payload such as os.system, or a custom class) is what could run code.
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it pickles objects other than tensors and plain containers, "
+                f"which could execute code ({reason})"
+            ) from None
+        raise CheckpointError(f"{str(path)!r} is not a readable torch checkpoint: {reason}") from None
     except Exception as exc:
         raise CheckpointError(f"{str(path)!r} is not a readable torch checkpoint: {_first_line(exc)}") from None
     if not isinstance(package, dict):
@@ -421,6 +424,14 @@ def _write_compression(target: Path, compression: str | os.PathLike, version: st
 def _number(value: float) -> int | float:
     """Integral floats as ints, as audiocraft's YAML writes them (``10`` not ``10.0``)."""
     return int(value) if float(value).is_integer() else float(value)
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """The informative line of torch's weights-only error (it wraps it in generic advice)."""
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(boilerplate)]
+    return (reasons or lines or [type(exc).__name__])[0]
 
 
 def _first_line(exc: BaseException) -> str:
