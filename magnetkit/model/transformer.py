@@ -68,28 +68,24 @@ class Attention(nn.Module):
         bound = 1 / math.sqrt(dim)
         nn.init.uniform_(self.in_proj_weight, -bound, bound)
 
-    def _split(self, x: torch.Tensor, parts: int) -> list[torch.Tensor]:
-        """Project and split into ``parts`` tensors of [B, H, T, head_dim]."""
+    def _project(self, x: torch.Tensor, first: int, count: int) -> list[torch.Tensor]:
+        """``x`` [B, T, D] through blocks ``first .. first+count`` (0 = q, 1 = k, 2 = v), split into heads."""
         dim = self.in_proj_weight.shape[1]
-        start = 3 - parts  # self-attention: q, k, v (rows 0..3D); cross keys/values: rows D..3D
-        bias = None if self.in_proj_bias is None else self.in_proj_bias[start * dim:]
-        y = F.linear(x, self.in_proj_weight[start * dim:], bias)  # [B, T, parts*D]
+        rows = slice(first * dim, (first + count) * dim)
+        bias = None if self.in_proj_bias is None else self.in_proj_bias[rows]
+        y = F.linear(x, self.in_proj_weight[rows], bias)  # [B, T, count*D]
         batch, frames, _ = y.shape
-        y = y.view(batch, frames, parts, self.num_heads, dim // self.num_heads)
-        return list(y.permute(2, 0, 3, 1, 4).unbind(0))  # parts x [B, H, T, head_dim]
-
-    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of ``source`` [B, L, D], each [B, H, L, head_dim]."""
-        key, value = self._split(source, 2)
-        return key, value
+        y = y.view(batch, frames, count, self.num_heads, dim // self.num_heads)
+        return list(y.permute(2, 0, 3, 1, 4).unbind(0))  # count x [B, H, T, head_dim]
 
     def queries(self, x: torch.Tensor) -> torch.Tensor:
         """Queries of ``x`` [B, T, D]: [B, H, T, head_dim]."""
-        dim = self.in_proj_weight.shape[1]
-        bias = None if self.in_proj_bias is None else self.in_proj_bias[:dim]
-        q = F.linear(x, self.in_proj_weight[:dim], bias)  # [B, T, D]
-        batch, frames, _ = q.shape
-        return q.view(batch, frames, self.num_heads, dim // self.num_heads).transpose(1, 2)
+        return self._project(x, 0, 1)[0]
+
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``source`` [B, L, D], each [B, H, L, head_dim]."""
+        key, value = self._project(source, 1, 2)
+        return key, value
 
     def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                mask: torch.Tensor | None) -> torch.Tensor:
@@ -101,7 +97,7 @@ class Attention(nn.Module):
 
     def self_attention(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Attention of ``x`` [B, T, D] over itself, optionally restricted by a boolean [T, T] mask."""
-        query, key, value = self._split(x, 3)
+        query, key, value = self._project(x, 0, 3)
         return self.attend(query, key, value, mask)
 
 
@@ -245,6 +241,8 @@ class MagnetTransformer(nn.Module):
             raise UsageError(f"codes must be [B, {config.num_codebooks}, T], got {list(codes.shape)}")
         if codes.dtype not in (torch.int64, torch.int32, torch.int16):
             raise UsageError(f"codes must be an integer tensor, got {codes.dtype}")
+        if codes.numel() and (codes.min() < 0 or codes.max() > config.mask_id):
+            raise UsageError(f"codes must lie in [0, {config.mask_id}] ({config.mask_id} = mask)")
         if not 0 <= stage < config.num_codebooks:
             raise UsageError(f"stage must be in [0, {config.num_codebooks}), got {stage}")
         if cross_cache is None:

@@ -135,6 +135,8 @@ def test_bad_inputs_are_usage_errors(model, reference):
     condition = torch.from_numpy(reference["cond_description"])
     with pytest.raises(UsageError, match="codes must be"):
         model(codes[:, :3], condition, 0)
+    with pytest.raises(UsageError, match=r"codes must lie in \[0, 2048\]"):
+        model(codes + 2048, condition, 0)
     with pytest.raises(UsageError, match="stage must be"):
         model(codes, condition, 4)
     with pytest.raises(UsageError, match="condition must be"):
