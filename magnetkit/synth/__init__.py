@@ -1,0 +1,33 @@
+"""Procedural music-like clips with attribute captions, and the signal-processing judge that reads them back."""
+
+from magnetkit.synth.analysis import Analysis, analyse, attribute_accuracy
+from magnetkit.synth.dataset import (
+    HELDOUT,
+    SAMPLE_RATE,
+    Attributes,
+    Clip,
+    attribute_grid,
+    combinations,
+    iter_clips,
+    make_clip,
+    parse_caption,
+    read_manifest,
+    write_dataset,
+)
+
+__all__ = [
+    "HELDOUT",
+    "SAMPLE_RATE",
+    "Analysis",
+    "Attributes",
+    "Clip",
+    "analyse",
+    "attribute_accuracy",
+    "attribute_grid",
+    "combinations",
+    "iter_clips",
+    "make_clip",
+    "parse_caption",
+    "read_manifest",
+    "write_dataset",
+]

@@ -1,0 +1,424 @@
+"""A procedural dataset of short synthesised music-like clips with captions from controlled attributes.
+
+Every clip is drawn from four attributes — waveform family, pitch register, tempo and pattern —
+so a generated clip's adherence to its caption can later be measured with signal processing
+(`magnetkit.synth.analysis`). A fixed list of attribute combinations (`HELDOUT`) never appears in
+the training split, to measure compositional generalisation.
+
+Determinism: clip ``i`` of ``(seed, split)`` is rendered from its own generator seeded with
+``[seed, split_id, i]``, so it does not depend on how many clips are written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from scipy import signal
+
+from magnetkit.errors import UsageError
+
+SAMPLE_RATE = 16000
+WAVEFORMS = ("sine", "square", "saw", "pluck", "drums")
+TONAL = ("sine", "square", "saw", "pluck")
+REGISTERS = ("low", "mid", "high")
+TEMPOS = ("slow", "fast")
+PATTERNS = ("sustained", "arpeggio", "beat")
+SPLITS = {"train": 0, "valid": 1, "heldout": 2}
+
+# MIDI note ranges per register; the gaps between them (7 semitones) keep the register of a clip
+# unambiguous from its f0 even after a lossy codec.
+REGISTER_MIDI = {"low": (36, 47), "mid": (55, 66), "high": (74, 85)}
+# Seconds between note (or drum-step) onsets; the gap around 0.25 s separates slow from fast.
+TEMPO_INTERVAL = {"slow": (0.33, 0.5), "fast": (0.125, 0.167)}
+DURATIONS = (2.0, 2.5, 3.0, 3.5, 4.0)
+# Harmonics are kept below this so no synthesised partial aliases at 16 kHz.
+BAND_LIMIT_HZ = 7500.0
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """The controlled attributes of one clip; ``tempo`` is None for a single sustained note."""
+
+    waveform: str
+    register: str
+    tempo: str | None
+    pattern: str
+
+    def key(self) -> tuple[str, str, str | None, str]:
+        """The attribute combination as a tuple."""
+        return (self.waveform, self.register, self.tempo, self.pattern)
+
+
+def attribute_grid() -> list[Attributes]:
+    """Every valid attribute combination (42): tonal x register x {sustained, slow/fast arpeggio}, drums x register x tempo."""
+    grid = []
+    for register in REGISTERS:
+        for waveform in TONAL:
+            grid.append(Attributes(waveform, register, None, "sustained"))
+            grid.extend(Attributes(waveform, register, tempo, "arpeggio") for tempo in TEMPOS)
+        grid.extend(Attributes("drums", register, tempo, "beat") for tempo in TEMPOS)
+    return grid
+
+
+# Never used for training. Each value and each (waveform, register) pair still occurs in training
+# under other combinations, so these test composition, not unseen sounds.
+HELDOUT: tuple[Attributes, ...] = (
+    Attributes("sine", "low", "slow", "arpeggio"),
+    Attributes("square", "mid", "fast", "arpeggio"),
+    Attributes("saw", "high", "fast", "arpeggio"),
+    Attributes("pluck", "high", "slow", "arpeggio"),
+    Attributes("square", "low", None, "sustained"),
+    Attributes("pluck", "mid", None, "sustained"),
+    Attributes("drums", "high", "slow", "beat"),
+)
+
+
+def combinations(split: str) -> list[Attributes]:
+    """The attribute combinations a split draws from: held-out ones for "heldout", the rest otherwise."""
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    heldout = set(HELDOUT)
+    if split == "heldout":
+        return list(HELDOUT)
+    return [a for a in attribute_grid() if a not in heldout]
+
+
+# ------------------------------------------------------------------------------------ captions
+# The first word of each list is the canonical one; all are recognised by `parse_caption`.
+WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "waveform": {
+        "sine": ("sine wave", "sine tone", "pure sine"),
+        "square": ("square wave", "square-wave synth", "square lead"),
+        "saw": ("sawtooth", "saw wave", "sawtooth synth"),
+        "pluck": ("plucked string", "pluck", "plucked-string"),
+        "drums": ("drums", "noise drums", "percussion"),
+    },
+    "register": {
+        "low": ("low", "low-pitched", "deep"),
+        "mid": ("mid-range", "mid-pitched", "middle-register"),
+        "high": ("high", "high-pitched", "high-register"),
+    },
+    "tempo": {
+        "slow": ("slow", "relaxed", "leisurely"),
+        "fast": ("fast", "quick", "rapid"),
+    },
+    "pattern": {
+        "sustained": ("sustained note", "held note", "long tone"),
+        "arpeggio": ("arpeggio", "arpeggiated pattern", "broken chord"),
+        "beat": ("beat", "rhythm", "groove"),
+    },
+}
+
+_TEMPLATES = {
+    "arpeggio": (
+        "a {tempo} {register} {waveform} {pattern}",
+        "{tempo} {pattern} played on a {register} {waveform}",
+        "a {register} {waveform} playing a {tempo} {pattern}",
+    ),
+    "sustained": (
+        "a {register} {waveform} {pattern}",
+        "one {pattern} from a {register} {waveform}",
+        "{waveform}, a {register} {pattern}",
+    ),
+    "beat": (
+        "a {tempo} {register} {waveform} {pattern}",
+        "{register} {waveform} playing a {tempo} {pattern}",
+        "a {tempo} {pattern} on {register} {waveform}",
+    ),
+}
+
+
+def make_caption(attrs: Attributes, rng: np.random.Generator) -> str:
+    """A caption naming every attribute, in one of several phrasings and synonyms."""
+    template = _TEMPLATES[attrs.pattern][rng.integers(len(_TEMPLATES[attrs.pattern]))]
+    fields = {}
+    for name in ("waveform", "register", "tempo", "pattern"):
+        value = getattr(attrs, name)
+        if value is not None:
+            options = WORDS[name][value]
+            fields[name] = options[rng.integers(len(options))]
+    return template.format(**fields)
+
+
+def _word_pattern(word: str) -> str:
+    # hyphen and space are interchangeable in prompts ("square-wave" / "square wave")
+    parts = [re.escape(p) for p in re.split(r"[-\s]+", word)]
+    return r"\b" + r"[-\s]+".join(parts) + r"\b"
+
+
+def parse_caption(text: str) -> dict[str, str | None]:
+    """The attributes a free-text prompt names (None where it names none), read from `WORDS`."""
+    lowered = text.lower()
+    found: dict[str, str | None] = {}
+    for name, values in WORDS.items():
+        hits = []
+        for value, words in values.items():
+            for word in sorted(set(words) | {value}, key=len, reverse=True):
+                match = re.search(_word_pattern(word), lowered)
+                if match:
+                    hits.append((match.start(), -len(word), value))
+                    break
+        # "high-pitched sawtooth" must not also read "pitched" as something else: first, longest hit wins
+        found[name] = min(hits)[2] if hits else None
+    if found["pattern"] is None and found["waveform"] == "drums":
+        found["pattern"] = "beat"
+    return found
+
+
+# ----------------------------------------------------------------------------------- synthesis
+def midi_to_hz(midi: float) -> float:
+    """Equal-tempered frequency of a MIDI note (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def _harmonic_amplitudes(waveform: str, f0: float, rng: np.random.Generator) -> np.ndarray:
+    """Amplitude of harmonics 1..N below the band limit for a waveform family."""
+    n = np.arange(1, max(1, int(BAND_LIMIT_HZ // f0)) + 1, dtype=np.float64)
+    if waveform == "sine":
+        amps = (n == 1).astype(np.float64)
+    elif waveform == "square":
+        amps = np.where(n % 2 == 1, 1.0 / n, 0.0)
+    elif waveform == "saw":
+        amps = 1.0 / n
+    elif waveform == "pluck":
+        # An ideal string plucked at relative position p: a_n ~ sin(n pi p) / n^2 (12 dB/octave).
+        p = rng.uniform(0.12, 0.2)
+        amps = np.abs(np.sin(n * np.pi * p)) / (n ** 2 * np.sin(np.pi * p))
+    else:
+        raise UsageError(f"unknown tonal waveform {waveform!r}")
+    return amps
+
+
+def _tone(waveform: str, midi: int, gate: int, rng: np.random.Generator) -> np.ndarray:
+    """One band-limited note sounding for ``gate`` samples (4 ms attack, 20 ms release)."""
+    f0 = midi_to_hz(midi)
+    amps = _harmonic_amplitudes(waveform, f0, rng)
+    n = np.arange(1, len(amps) + 1)
+    # Partials below -80 dB change nothing audible or measurable; skipping them keeps synthesis fast.
+    keep = amps > 1e-4 * amps.max()
+    amps, n = amps[keep], n[keep][:, None]
+    t = np.arange(gate) / SAMPLE_RATE
+    partials = np.sin(2 * np.pi * f0 * n * t[None, :])
+    if waveform == "pluck":
+        # Higher partials die faster (string losses grow with frequency); low notes ring longer.
+        tau1 = rng.uniform(0.5, 0.9) * (110.0 / f0) ** 0.3
+        partials *= np.exp(-t[None, :] * (1.0 + 0.4 * (n - 1)) / tau1)
+    wav = amps @ partials
+    env = np.ones(gate)
+    attack = min(int(0.004 * SAMPLE_RATE), gate)
+    env[:attack] = np.linspace(0.0, 1.0, attack, endpoint=False)
+    release = min(int(0.02 * SAMPLE_RATE), gate - attack)
+    env[gate - release:] *= np.linspace(1.0, 0.0, release)
+    return wav * env
+
+
+def _noise_band(rng: np.random.Generator, length: int, low: float | None, high: float | None) -> np.ndarray:
+    """White noise filtered to [low, high] Hz (either bound may be open)."""
+    noise = rng.standard_normal(length)
+    nyq = SAMPLE_RATE / 2
+    if low and high:
+        sos = signal.butter(4, [low / nyq, high / nyq], btype="bandpass", output="sos")
+    elif low:
+        sos = signal.butter(4, low / nyq, btype="highpass", output="sos")
+    elif high:
+        sos = signal.butter(4, high / nyq, btype="lowpass", output="sos")
+    else:
+        return noise
+    return signal.sosfilt(sos, noise)
+
+
+# Drum kits per register: (kick tone Hz, snare noise band, hat noise band); all voices scale with
+# the register so its spectral centroid says low/mid/high.
+_KITS = {
+    "low": {"kick": (45.0, 60.0), "snare": (150.0, 700.0), "hat": (400.0, 1200.0)},
+    "mid": {"kick": (110.0, 160.0), "snare": (900.0, 2500.0), "hat": (2000.0, 4500.0)},
+    "high": {"kick": (500.0, 800.0), "snare": (2500.0, 5500.0), "hat": (5000.0, None)},
+}
+
+
+def _drum_hit(voice: str, register: str, length: int, rng: np.random.Generator) -> np.ndarray:
+    """One noise-drum hit (kick, snare or hat) tuned to a register."""
+    kit = _KITS[register]
+    t = np.arange(length) / SAMPLE_RATE
+    if voice == "kick":
+        f = rng.uniform(*kit["kick"])
+        # A falling pitch sweep (3f -> f in ~30 ms) is what makes a kick sound struck.
+        freq = f * (1.0 + 2.0 * np.exp(-t / 0.03))
+        phase = 2 * np.pi * np.cumsum(freq) / SAMPLE_RATE
+        # A short body keeps the beat a noise-drum sound: a long decaying sine would read as a pitched note.
+        body = np.sin(phase) * np.exp(-t / rng.uniform(0.04, 0.07))
+        click = _noise_band(rng, length, kit["snare"][0], kit["snare"][1]) * np.exp(-t / 0.004)
+        hit = body + 0.5 * click / (np.abs(click).max() + 1e-9)
+    elif voice == "snare":
+        low, high = kit["snare"]
+        noise = _noise_band(rng, length, low, high)
+        hit = noise / (np.abs(noise).max() + 1e-9) * np.exp(-t / rng.uniform(0.05, 0.09))
+    else:
+        low, high = kit["hat"]
+        noise = _noise_band(rng, length, low, high)
+        hit = 0.7 * noise / (np.abs(noise).max() + 1e-9) * np.exp(-t / rng.uniform(0.02, 0.04))
+    return hit
+
+
+@dataclass(frozen=True)
+class Note:
+    """One event of a clip: onset time (s), MIDI pitch (None for a drum hit) and voice."""
+
+    onset: float
+    pitch: int | None
+    voice: str
+
+
+def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.random.Generator) -> list[tuple[float, int]]:
+    """Onsets and pitches of a triad arpeggio that stays inside the register's range."""
+    low, high = REGISTER_MIDI[register]
+    third = int(rng.choice([3, 4]))
+    root = int(rng.integers(low, high - 7 + 1))
+    chord = [root, root + third, root + 7]
+    shape = rng.integers(3)
+    cycle = chord if shape == 0 else chord[::-1] if shape == 1 else chord + [chord[1]]
+    count = int(np.floor((duration - 0.05) / interval))
+    return [(i * interval, cycle[i % len(cycle)]) for i in range(count)]
+
+
+def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tuple[np.ndarray, list[Note]]:
+    """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events."""
+    length = int(round(duration * SAMPLE_RATE))
+    wav = np.zeros(length)
+    notes: list[Note] = []
+    if attrs.pattern == "beat":
+        interval = rng.uniform(*TEMPO_INTERVAL[attrs.tempo])
+        # 8th-note grid, a hit on every step: kick on 1, snare on the back beat, hats between.
+        bar = ["kick", "hat", "snare", "hat", "kick", "hat", "snare", "hat"]
+        if rng.random() < 0.5:
+            bar[5] = "kick"
+        steps = int(np.floor((duration - 0.05) / interval))
+        for i in range(steps):
+            start = int(round(i * interval * SAMPLE_RATE))
+            voice = bar[i % len(bar)]
+            hit = _drum_hit(voice, attrs.register, min(length - start, int(0.4 * SAMPLE_RATE)), rng)
+            wav[start:start + len(hit)] += hit * rng.uniform(0.8, 1.0)
+            notes.append(Note(start / SAMPLE_RATE, None, voice))
+    else:
+        if attrs.pattern == "sustained":
+            low, high = REGISTER_MIDI[attrs.register]
+            events = [(0.0, int(rng.integers(low, high + 1)))]
+            interval = duration
+        else:
+            interval = rng.uniform(*TEMPO_INTERVAL[attrs.tempo])
+            events = _arpeggio_notes(attrs.register, interval, duration, rng)
+        # Notes are cut before the next onset (a small gap keeps every onset clean).
+        gate = int((interval - 0.03) * SAMPLE_RATE) if attrs.pattern == "arpeggio" else length - int(0.05 * SAMPLE_RATE)
+        for onset, pitch in events:
+            start = int(round(onset * SAMPLE_RATE))
+            tone = _tone(attrs.waveform, pitch, min(gate, length - start), rng)
+            wav[start:start + len(tone)] += tone * rng.uniform(0.85, 1.0)
+            notes.append(Note(start / SAMPLE_RATE, pitch, attrs.waveform))
+    peak = np.abs(wav).max()
+    wav = wav / (peak + 1e-9) * rng.uniform(0.4, 0.9)
+    return wav.astype(np.float32), notes
+
+
+# ----------------------------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class Clip:
+    """A rendered clip with its caption, attributes and ground-truth note events."""
+
+    index: int
+    audio: np.ndarray  # [S] float32 at SAMPLE_RATE
+    caption: str
+    attributes: Attributes
+    notes: tuple[Note, ...]
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.audio) / SAMPLE_RATE
+
+
+def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of clip ``index`` of a split (independent of the number of clips)."""
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return np.random.default_rng([seed, SPLITS[split], index])
+
+
+def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None) -> Clip:
+    """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly)."""
+    rng = clip_rng(seed, split, index)
+    combos = combinations(split)
+    chosen = combos[rng.integers(len(combos))]
+    attrs = attrs or chosen
+    duration = float(DURATIONS[rng.integers(len(DURATIONS))])
+    caption = make_caption(attrs, rng)
+    audio, notes = render(attrs, duration, rng)
+    return Clip(index, audio, caption, attrs, tuple(notes))
+
+
+def iter_clips(n_clips: int, seed: int = 0, split: str = "train") -> Iterator[Clip]:
+    """Clips 0..n_clips-1 of a split."""
+    for i in range(n_clips):
+        yield make_clip(seed, split, i)
+
+
+def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train") -> Path:
+    """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
+
+    Args:
+        folder: output folder (created).
+        n_clips: number of clips.
+        seed: dataset seed; the same (seed, split) always gives the same clips.
+        split: "train" or "valid" (training combinations) or "heldout" (`HELDOUT` only).
+
+    Returns:
+        The manifest's path.
+
+    Raises:
+        UsageError: unknown split or a non-positive clip count.
+    """
+    import soundfile as sf
+
+    if n_clips <= 0:
+        raise UsageError(f"n_clips must be positive, got {n_clips}")
+    folder = Path(folder)
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    manifest = folder / "manifest.jsonl"
+    with manifest.open("w") as f:
+        for clip in iter_clips(n_clips, seed, split):
+            rel = f"audio/{split}_{clip.index:06d}.wav"
+            sf.write(folder / rel, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+            record = {
+                "path": rel,
+                "caption": clip.caption,
+                "attributes": asdict(clip.attributes),
+                "duration": clip.duration,
+                "sample_rate": SAMPLE_RATE,
+                "notes": [asdict(n) for n in clip.notes],
+            }
+            f.write(json.dumps(record) + "\n")
+    return manifest
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    """Records of a manifest with absolute ``path``s (a folder means its ``manifest.jsonl``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.jsonl"
+    if not path.is_file():
+        raise UsageError(f"no manifest at {path} (write one with `magnetkit synth-data`)")
+    records = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record["path"] = str((path.parent / record["path"]).resolve())
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}:{line_no}: not a manifest record ({exc})") from exc
+        records.append(record)
+    return records
