@@ -7,19 +7,21 @@ each check is also importable on its own (`SAMPLER_CHECKS`). Checks raise ``Asse
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import torch
 from pydantic import BaseModel, ValidationError
 
 from magnetkit.interfaces import Sampler
 
+__all__ = ["SAMPLER_CHECKS", "check_sampler"]
+
 SamplerFactory = Callable[[Any], Sampler]
 
 CARD = 32  # a small vocabulary keeps the suite fast
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise AssertionError(message)
 
 
@@ -44,7 +46,8 @@ def check_protocol(factory: SamplerFactory, config: BaseModel) -> None:
     """The factory builds a `Sampler` whose ``span_scoring`` is "max" or "prod"."""
     sampler = factory(config)
     _expect(isinstance(sampler, Sampler), f"{type(sampler).__name__} does not follow magnetkit.interfaces.Sampler")
-    _expect(sampler.span_scoring in ("max", "prod"), f"span_scoring must be 'max' or 'prod', got {sampler.span_scoring!r}")
+    _expect(sampler.span_scoring in ("max", "prod"),
+            f"span_scoring must be 'max' or 'prod', got {sampler.span_scoring!r}")
 
 
 def check_outputs(factory: SamplerFactory, config: BaseModel) -> None:
@@ -56,10 +59,13 @@ def check_outputs(factory: SamplerFactory, config: BaseModel) -> None:
         for step in range(num_steps):
             tokens, probs = _run(sampler, logits, step, num_steps, seed=step)
             where = f"(step {step} of {num_steps})"
-            _expect(tokens.shape == logits.shape[:2] and tokens.dtype == torch.int64, f"tokens must be int64 [B, T] {where}")
+            _expect(tokens.shape == logits.shape[:2] and tokens.dtype == torch.int64,
+                    f"tokens must be int64 [B, T] {where}")
             _expect(bool(((tokens >= 0) & (tokens < CARD)).all()), f"tokens must be in [0, card) {where}")
-            _expect(probs.shape == logits.shape[:2] and probs.is_floating_point(), f"probabilities must be float [B, T] {where}")
-            _expect(bool(((probs > 0) & (probs <= 1 + 1e-6)).all()), f"probabilities of chosen tokens must be in (0, 1] {where}")
+            _expect(probs.shape == logits.shape[:2] and probs.is_floating_point(),
+                    f"probabilities must be float [B, T] {where}")
+            _expect(bool(((probs > 0) & (probs <= 1 + 1e-6)).all()),
+                    f"probabilities of chosen tokens must be in (0, 1] {where}")
     _expect(torch.equal(logits, original), "a sampler must not modify the logits it is given")
     tokens, _ = _run(sampler, logits, 0, 4, seed=None)
     _expect(tokens.shape == logits.shape[:2], "generator=None must work (torch's global generator)")
@@ -93,11 +99,12 @@ def check_greedy(factory: SamplerFactory, config: BaseModel) -> None:
     logits = _logits(seed=3, frames=50)
     for seed in (0, 1, None):
         tokens, _ = _run(sampler, logits, 1, 4, seed=seed)
-        _expect(torch.equal(tokens, logits.argmax(dim=-1)), f"greedy tokens must be the argmax of the logits (seed {seed})")
+        _expect(torch.equal(tokens, logits.argmax(dim=-1)),
+                f"greedy tokens must be the argmax of the logits (seed {seed})")
 
 
 def check_config_round_trip(factory: SamplerFactory, config: BaseModel) -> None:
-    """The config survives model_dump / model_validate and JSON, rejects unknown keys, and rebuilds the same sampler."""
+    """The config round-trips (dict and JSON), rejects unknown keys, and rebuilds the same sampler."""
     cls = type(config)
     _expect(cls.model_validate(config.model_dump()) == config, "config must survive model_dump / model_validate")
     _expect(cls.model_validate_json(config.model_dump_json()) == config, "config must survive a JSON round trip")

@@ -8,12 +8,14 @@ Checks raise ``AssertionError`` with a sentence saying what is expected.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import torch
 from pydantic import BaseModel, ValidationError
 
 from magnetkit.interfaces import MaskingScheduler
+
+__all__ = ["SCHEDULER_CHECKS", "check_scheduler"]
 
 SchedulerFactory = Callable[[Any], MaskingScheduler]
 
@@ -21,7 +23,7 @@ SchedulerFactory = Callable[[Any], MaskingScheduler]
 PROMPT_SCORE = -1e4
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise AssertionError(message)
 
 
@@ -104,7 +106,8 @@ def check_num_to_mask(factory: SchedulerFactory, config: BaseModel) -> None:
         for units in (1, 2, 7, 50, 166):
             counts = [scheduler.num_to_mask(step, num_steps, units) for step in range(num_steps)]
             where = f"(num_steps={num_steps}, num_units={units}): {counts}"
-            _expect(all(isinstance(c, int) and 1 <= c <= units for c in counts), f"counts must be ints in [1, U] {where}")
+            _expect(all(isinstance(c, int) and 1 <= c <= units for c in counts),
+                    f"counts must be ints in [1, U] {where}")
             _expect(counts[0] == units, f"the first step masks every unit (gamma(0) = 1) {where}")
             _expect(num_steps == 1 or counts[-1] == 1, f"the last step masks one unit (gamma(1) = 0) {where}")
             _expect(all(a >= b for a, b in zip(counts, counts[1:])), f"counts must not increase {where}")
@@ -151,7 +154,8 @@ def check_decode_mask(factory: SchedulerFactory, config: BaseModel) -> None:
         mask = scheduler.decode_mask(scores, count, num_frames)
         where = f"(num_masked={count}, U={units}, T={num_frames})"
         _expect(mask.shape == (2, num_frames) and mask.dtype == torch.bool, f"decode_mask must be bool [B, T] {where}")
-        _expect(torch.equal(mask, scheduler.decode_mask(scores, count, num_frames)), f"decode_mask must be deterministic {where}")
+        _expect(torch.equal(mask, scheduler.decode_mask(scores, count, num_frames)),
+                f"decode_mask must be deterministic {where}")
         if spans:
             target = max(count, scheduler.span_len)
             masked = mask.sum(dim=-1)
@@ -200,7 +204,7 @@ def check_training_mask(factory: SchedulerFactory, config: BaseModel) -> None:
 
 
 def check_config_round_trip(factory: SchedulerFactory, config: BaseModel) -> None:
-    """The config survives model_dump / model_validate and JSON, rejects unknown keys, and rebuilds the same scheduler."""
+    """The config round-trips (dict and JSON), rejects unknown keys, and rebuilds the same scheduler."""
     _check_config(config)
     first, second = factory(config), factory(type(config).model_validate(config.model_dump()))
     t = torch.linspace(0, 1, 11)
