@@ -101,7 +101,10 @@ class MaskingScheduler(Protocol):
         ...
 
     def decode_mask(self, unit_scores: torch.Tensor, num_masked: int, num_frames: int) -> torch.Tensor:
-        """Boolean token mask [B, T] of the ``num_masked`` highest-scoring units."""
+        """Boolean token mask [B, T] of the ``num_masked`` highest-scoring units.
+
+        For overlapping (stride-1) spans the count is in frames and met to within ``span_len``.
+        """
         ...
 
     def unit_mask_to_tokens(self, unit_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -111,6 +114,11 @@ class MaskingScheduler(Protocol):
     def training_mask(self, batch: int, num_frames: int, generator: torch.Generator | None = None,
                       device: torch.device | str = "cpu") -> torch.Tensor:
         """Random span mask [B, T] at a mask rate gamma(t), t ~ U(0, 1) per row (training)."""
+        ...
+
+    def sample_training_mask(self, batch: int, num_frames: int, generator: torch.Generator | None = None,
+                             device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Like `training_mask`, also returning each row's mask rate [B]."""
         ...
 
 

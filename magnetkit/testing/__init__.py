@@ -5,6 +5,8 @@ A plugin author checks an implementation in seconds, e.g.
 """
 
 from magnetkit.testing.conditioner_contract import check_conditioner
+from magnetkit.testing.sampler_contract import check_sampler
+from magnetkit.testing.scheduler_contract import check_scheduler
 from magnetkit.testing.fakes import (
     FakeCodec,
     FakeCodecConfig,
@@ -21,5 +23,7 @@ __all__ = [
     "FakeConditionerConfig",
     "FakePlugin",
     "check_conditioner",
+    "check_sampler",
+    "check_scheduler",
     "sine",
 ]
