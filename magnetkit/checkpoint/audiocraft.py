@@ -127,7 +127,8 @@ class _Setting:
 
 
 def _is(*values: Any) -> Callable[[Any], bool]:
-    return lambda value: any(value == v and type(value) is type(v) or value is v for v in values)
+    """Accept exactly these values, of the same type (so ``1`` is not ``True``)."""
+    return lambda value: any(type(value) is type(v) and value == v for v in values)
 
 
 # Everything here changes what the network computes; magnetkit implements one value of each.
