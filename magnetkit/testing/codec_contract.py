@@ -78,7 +78,8 @@ def check_encode(codec: Codec, seconds: float = 1.0, frame_slack: int = 1) -> to
     """``encode`` gives ``[B, K, T]`` int64 codes in range, T = duration * frame_rate (+- slack)."""
     wav = sample_audio(codec, seconds)
     codes = codec.encode(wav)
-    assert isinstance(codes, torch.Tensor) and codes.dtype == torch.int64, f"codes dtype is {getattr(codes, 'dtype', None)}"
+    dtype = getattr(codes, "dtype", None)
+    assert isinstance(codes, torch.Tensor) and dtype == torch.int64, f"codes must be an int64 tensor, got {dtype}"
     assert codes.dim() == 3, f"codes must be [B, K, T], got {tuple(codes.shape)}"
     assert codes.shape[:2] == (wav.shape[0], codec.num_codebooks), (
         f"codes are {tuple(codes.shape)}, expected [{wav.shape[0]}, {codec.num_codebooks}, T]")

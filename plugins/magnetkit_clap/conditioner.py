@@ -163,8 +163,8 @@ class ClapConditioner(torch.nn.Module):
 
     def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
         clap = self._clap()
-        features = self.backbone.feature_extractor(windows, truncation="rand_trunc", sampling_rate=self.clap_sample_rate,
-                                                   return_tensors="pt")
+        features = self.backbone.feature_extractor(windows, truncation="rand_trunc",
+                                                   sampling_rate=self.clap_sample_rate, return_tensors="pt")
         return clap.get_audio_features(input_features=features["input_features"].to(self._device()),
                                        is_longer=features["is_longer"].to(self._device())).pooler_output.float()
 

@@ -89,7 +89,8 @@ class DacCodec(torch.nn.Module):
         # transformers' DacModel drops a partial last frame; pad it to a full one as DAC's own
         # preprocessing does, so every input sample is covered by a code.
         pad = -wav.shape[-1] % self.hop_length
-        wav = torch.nn.functional.pad(wav.to(self._dtype()), (0, pad))
+        weight = self._weight()
+        wav = torch.nn.functional.pad(wav.to(device=weight.device, dtype=weight.dtype), (0, pad))
         codes = self.model.encode(wav, n_quantizers=self.num_codebooks, return_dict=False)[2]  # [B, K, T]
         return codes[:, : self.num_codebooks].long()
 
@@ -109,7 +110,8 @@ class DacCodec(torch.nn.Module):
         return decode_in_chunks(self._decode_once, codes, self.hop_length, chunk_frames, context)
 
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(audio_codes=codes.long(), return_dict=False)[0].unsqueeze(1)  # [B, S] -> [B, 1, S]
+        codes = codes.to(device=self._weight().device, dtype=torch.long)
+        return self.model.decode(audio_codes=codes, return_dict=False)[0].unsqueeze(1)  # [B, S] -> [B, 1, S]
 
     def _check_codes(self, codes: torch.Tensor) -> None:
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.total_codebooks or codes.shape[-1] == 0:
@@ -118,8 +120,8 @@ class DacCodec(torch.nn.Module):
             raise UsageError(f"DAC codes must be integers in [0, {self.cardinality}); got dtype {codes.dtype}, "
                              f"range [{codes.min().item()}, {codes.max().item()}]")
 
-    def _dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+    def _weight(self) -> torch.Tensor:
+        return next(self.model.parameters())
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate}, frame_rate={self.frame_rate:g}, "

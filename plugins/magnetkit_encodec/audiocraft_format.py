@@ -147,8 +147,9 @@ def encodec_config(raw: dict[str, Any], file: Path):
     dec = {**seanet, **(seanet.pop("decoder", None) or {})}
     enc.pop("decoder", None), dec.pop("encoder", None)
     for side, params in (("encoder", enc), ("decoder", dec)):
-        if params.get("activation", "ELU") != "ELU" or (params.get("activation_params") or {}) not in ({}, {"alpha": 1.0}):
-            raise refuse(f"seanet {side} activation is {params.get('activation')} {params.get('activation_params')}")
+        activation, activation_params = params.get("activation", "ELU"), params.get("activation_params") or {}
+        if activation != "ELU" or activation_params not in ({}, {"alpha": 1.0}):
+            raise refuse(f"seanet {side} activation is {activation} {activation_params}")
         if params.get("norm", "none") not in _SUPPORTED_NORMS:
             raise refuse(f"seanet {side} norm is {params.get('norm')!r}")
         if params.get("norm_params") or {}:
@@ -234,18 +235,18 @@ def transformers_name(name: str) -> str:
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Path) -> None:
     """Load an audiocraft EnCodec ``best_state`` into ``model``, checking every name and shape."""
+    expected = model.state_dict()
     mapped: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
         new = transformers_name(name)
-        if new.endswith(".conv.weight") and f"{new[:-len('weight')]}parametrizations.weight.original0" in model.state_dict():
+        base = new[: -len("weight")] + "parametrizations.weight."
+        if new.endswith(".conv.weight") and base + "original0" in expected:
             # A conv stored without weight norm (norm: none): as g = ||w|| and v = w, weight norm
             # computes g * v / ||v|| with the same kernel as the norm, i.e. w itself, bit for bit.
-            base = new[: -len("weight")] + "parametrizations.weight."
             mapped[base + "original0"] = torch.norm_except_dim(tensor, 2, 0)
             mapped[base + "original1"] = tensor
         else:
             mapped[new] = tensor
-    expected = model.state_dict()
     missing = sorted(set(expected) - set(mapped))
     unexpected = sorted(set(mapped) - set(expected))
     wrong = [k for k in set(expected) & set(mapped) if expected[k].shape != mapped[k].shape]

@@ -94,7 +94,12 @@ def _from_audiocraft_file(file: Path, follow: int):
 
 
 class EncodecCodec(torch.nn.Module):
-    """EnCodec as a magnetkit codec: ``[B, C, S]`` audio <-> ``[B, K, T]`` int64 codes."""
+    """EnCodec as a magnetkit codec: ``[B, C, S]`` audio <-> ``[B, K, T]`` int64 codes.
+
+    A model that normalises its input (``normalize``, e.g. encodec_48khz) encodes the clip scaled
+    to unit RMS and the scale is not kept: `decode` returns audio at that level, as audiocraft
+    decodes generated codes with ``scale=None``.
+    """
 
     def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
                  chunk_context_seconds: float = 1.0):
@@ -126,7 +131,9 @@ class EncodecCodec(torch.nn.Module):
         # Encode with every codebook and keep the first K: residual quantisation makes the first K
         # codes independent of how many follow, so any K works, not only the listed bandwidths.
         bandwidth = max(self.model.config.target_bandwidths)
-        codes = self.model.encode(wav.to(self._dtype()), bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
+        weight = self._weight()
+        wav = wav.to(device=weight.device, dtype=weight.dtype)
+        codes = self.model.encode(wav, bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
         return codes[0, :, : self.num_codebooks].long()
 
     @torch.no_grad()
@@ -146,7 +153,8 @@ class EncodecCodec(torch.nn.Module):
 
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
         # transformers wants [chunks, B, K, T] and one scale per chunk; generated codes have none.
-        return self.model.decode(codes[None].long(), [None], return_dict=False)[0]
+        codes = codes.to(device=self._weight().device, dtype=torch.long)
+        return self.model.decode(codes[None], [None], return_dict=False)[0]
 
     def _check_codes(self, codes: torch.Tensor) -> None:
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.total_codebooks or codes.shape[-1] == 0:
@@ -155,8 +163,8 @@ class EncodecCodec(torch.nn.Module):
             raise UsageError(f"EnCodec codes must be integers in [0, {self.cardinality}); got dtype {codes.dtype}, "
                              f"range [{codes.min().item()}, {codes.max().item()}]")
 
-    def _dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+    def _weight(self) -> torch.Tensor:
+        return next(self.model.parameters())
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate}, channels={self.channels}, frame_rate={self.frame_rate:g}, "

@@ -60,7 +60,8 @@ def edited_variant(tmp_path: Path, edit) -> Path:
     cfg = yaml.safe_load(pkg["xp.cfg"])
     state = dict(pkg["best_state"])
     edit(cfg, state)
-    return save_package(tmp_path / "compression_state_dict.bin", {**pkg, "xp.cfg": yaml.safe_dump(cfg), "best_state": state})
+    edited = {**pkg, "xp.cfg": yaml.safe_dump(cfg), "best_state": state}
+    return save_package(tmp_path / "compression_state_dict.bin", edited)
 
 
 # ------------------------------------------------------------------------------ parity
@@ -91,7 +92,8 @@ def test_audiocraft_codec_attributes_come_from_its_config(variant_codec):
     assert (variant_codec.sample_rate, variant_codec.channels, variant_codec.frame_rate) == (32000, 1, 50.0)
     assert (variant_codec.num_codebooks, variant_codec.cardinality) == (4, 2048)
     config = variant_codec.model.config
-    assert config.pad_mode == "constant" and config.use_conv_shortcut is False and config.upsampling_ratios == [8, 5, 4, 4]
+    assert config.pad_mode == "constant" and config.use_conv_shortcut is False
+    assert config.upsampling_ratios == [8, 5, 4, 4]
 
 
 def test_every_audiocraft_tensor_lands_in_the_model(variant_codec):
@@ -111,7 +113,8 @@ def test_pointer_file_resolves_through_the_hub_cache(fake_hub_cache, reference):
 
 def test_hub_id_resolves_through_the_hub_cache(fake_hub_cache, hf_codec):
     codec = build("facebook/encodec_32khz")
-    assert torch.equal(codec.model.quantizer.layers[3].codebook.embed, hf_codec.model.quantizer.layers[3].codebook.embed)
+    embed = codec.model.quantizer.layers[3].codebook.embed
+    assert torch.equal(embed, hf_codec.model.quantizer.layers[3].codebook.embed)
 
 
 def test_uncached_hub_id_fails_fast_in_one_line(tmp_path, monkeypatch):
