@@ -36,21 +36,25 @@ class EncodecCodecConfig(BaseModel):
     chunk_context_seconds: float = Field(1.0, ge=0, description="context decoded and dropped on each side of a window")
 
 
-def load_encodec_model(source: str, *, _follow: int = 2):
+def load_encodec_model(source: str):
     """A transformers ``EncodecModel`` from a hub id, a folder, or an audiocraft codec file.
 
     Raises:
         HubUnavailableError: a hub id that is not cached while offline.
         CheckpointError: anything missing, unsafe, corrupt or not mappable.
     """
+    return _load(source, follow=2)
+
+
+def _load(source: str, follow: int):
     path = Path(source).expanduser()
     if path.is_file():
-        return _from_audiocraft_file(path, _follow)
+        return _from_audiocraft_file(path, follow)
     if path.is_dir():
         if (path / "config.json").exists():
             return _from_transformers(str(path))
         if (path / AUDIOCRAFT_FILE).exists():
-            return _from_audiocraft_file(path / AUDIOCRAFT_FILE, _follow)
+            return _from_audiocraft_file(path / AUDIOCRAFT_FILE, follow)
         raise CheckpointError(f"{_WHAT} folder {str(path)!r} has neither config.json (transformers) "
                               f"nor {AUDIOCRAFT_FILE} (audiocraft)")
     if not looks_like_hub_id(source):
@@ -63,7 +67,7 @@ def load_encodec_model(source: str, *, _follow: int = 2):
             file = local_path(source, AUDIOCRAFT_FILE, what=_WHAT)
         except CheckpointError:
             raise first from None
-        return _from_audiocraft_file(file, _follow)
+        return _from_audiocraft_file(file, follow)
     return _from_transformers(source)
 
 
@@ -90,7 +94,7 @@ def _from_audiocraft_file(file: Path, follow: int):
         return build_from_package(pkg, file)
     if follow <= 0:
         raise CheckpointError(f"codec checkpoint {str(file)!r} points to {name!r}, which points on again; giving up")
-    return load_encodec_model(name, _follow=follow - 1)
+    return _load(name, follow - 1)
 
 
 class EncodecCodec(torch.nn.Module):

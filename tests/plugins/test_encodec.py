@@ -35,16 +35,25 @@ def variant_codec() -> EncodecCodec:
     return build(VARIANT)
 
 
-@pytest.fixture
-def fake_hub_cache(tmp_path, monkeypatch) -> Path:
-    """A Hugging Face cache in which ``facebook/encodec_32khz`` is the tiny random EnCodec."""
-    import huggingface_hub.constants
-
-    repo = tmp_path / "models--facebook--encodec_32khz"
+def cache_repo(cache: Path, repo_id: str, files: list[Path]) -> None:
+    """Lay out ``files`` as the cached snapshot of hub repo ``repo_id``."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
     revision = "0123456789abcdef0123456789abcdef01234567"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(revision)
-    shutil.copytree(HF_FOLDER, repo / "snapshots" / revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    for file in files:
+        shutil.copy(file, repo / "snapshots" / revision / file.name)
+
+
+@pytest.fixture
+def fake_hub_cache(tmp_path, monkeypatch) -> Path:
+    """A Hugging Face cache: ``facebook/encodec_32khz`` is the tiny random EnCodec, and
+    ``facebook/magnet-small-10secs`` holds the tiny MAGNeT's pointer compression_state_dict.bin."""
+    import huggingface_hub.constants
+
+    cache_repo(tmp_path, "facebook/encodec_32khz", sorted(HF_FOLDER.iterdir()))
+    cache_repo(tmp_path, "facebook/magnet-small-10secs", [FIXTURE / "compression_state_dict.bin"])
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     return tmp_path
 
@@ -111,8 +120,10 @@ def test_pointer_file_resolves_through_the_hub_cache(fake_hub_cache, reference):
     assert (wav - torch.from_numpy(reference["gen_a_wav_hf_codec"])).abs().max().item() < 1e-4
 
 
-def test_hub_id_resolves_through_the_hub_cache(fake_hub_cache, hf_codec):
-    codec = build("facebook/encodec_32khz")
+@pytest.mark.parametrize("repo_id", ["facebook/encodec_32khz", "facebook/magnet-small-10secs"],
+                         ids=["transformers-repo", "audiocraft-repo"])
+def test_hub_id_resolves_through_the_hub_cache(fake_hub_cache, hf_codec, repo_id):
+    codec = build(repo_id)
     embed = codec.model.quantizer.layers[3].codebook.embed
     assert torch.equal(embed, hf_codec.model.quantizer.layers[3].codebook.embed)
 
