@@ -285,3 +285,20 @@ class TestTinyParityCodecContract(CodecContract):
     @pytest.fixture
     def codec(self, hf_codec):
         return hf_codec
+
+
+def test_the_contract_catches_broken_codecs():
+    from transformers import EncodecConfig, EncodecModel
+
+    empty = random_encodec()
+    empty.model = EncodecModel(EncodecConfig(**empty.model.config.to_dict()))  # all-zero codebooks
+    with pytest.raises(AssertionError, match="codebooks initialised"):
+        check_codec(empty, seconds=0.2)
+
+    class Int32Codes(EncodecCodec):
+        def encode(self, wav):
+            return super().encode(wav).int()
+
+    wrong = Int32Codes(random_encodec().model)
+    with pytest.raises(AssertionError, match="int64"):
+        check_codec(wrong, seconds=0.2)
