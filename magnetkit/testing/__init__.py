@@ -4,6 +4,7 @@ A plugin author checks an implementation in seconds, e.g.
 ``from magnetkit.testing import check_codec; check_codec(my_codec)``.
 """
 
+from magnetkit.testing.codec_contract import CodecContract, check_codec
 from magnetkit.testing.conditioner_contract import check_conditioner
 from magnetkit.testing.sampler_contract import check_sampler
 from magnetkit.testing.scheduler_contract import check_scheduler
@@ -17,6 +18,8 @@ from magnetkit.testing.fakes import (
 )
 
 __all__ = [
+    "CodecContract",
+    "check_codec",
     "FakeCodec",
     "FakeCodecConfig",
     "FakeConditioner",
