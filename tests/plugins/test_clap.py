@@ -14,38 +14,12 @@ import torch.nn.functional as F
 import magnetkit
 from magnetkit.audio import convert_audio
 from magnetkit.errors import CheckpointError, HubUnavailableError, UsageError
+from magnetkit.testing.tiny import tiny_clap
 from magnetkit_clap import ClapConditioner, ClapConditionerConfig, factory
 
-CORPUS = ["happy rock", "sad piano", "a calm piano melody with soft drums", "energetic drums and bass",
-          "80s electronic track with melodic synthesizers", "ambient pads and strings"] * 10
-
-
 def tiny_clap_folder(folder: Path) -> Path:
-    """Save a random ClapModel (every config field set), a trained tokenizer and a 2 s feature extractor."""
-    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, RobertaTokenizer
-
-    tokenizer = RobertaTokenizer().train_new_from_iterator(CORPUS, vocab_size=300)  # milliseconds, offline
-    text = dict(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=32, max_position_embeddings=80, projection_dim=8, hidden_act="gelu",
-                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, type_vocab_size=1, layer_norm_eps=1e-12,
-                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id, projection_hidden_act="relu", initializer_factor=1.0)
-    audio = dict(window_size=4, num_mel_bins=16, spec_size=64, patch_size=4, patch_stride=[4, 4], depths=[1, 1],
-                 num_attention_heads=[1, 2], patch_embeds_hidden_size=8, hidden_size=16, projection_dim=8,
-                 enable_fusion=False, fusion_type=None, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                 drop_path_rate=0.0, num_classes=4, mlp_ratio=2.0, num_hidden_layers=2, projection_hidden_act="relu",
-                 layer_norm_eps=1e-5, initializer_factor=1.0, patch_embed_input_channels=1, flatten_patch_embeds=True,
-                 enable_patch_layer_norm=True, qkv_bias=True, aff_block_r=4, hidden_act="gelu")
-    config = ClapConfig(text_config=text, audio_config=audio, projection_dim=8, logit_scale_init_value=1 / 0.07,
-                        projection_hidden_act="relu", initializer_factor=1.0)
-    torch.manual_seed(0)
-    ClapModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    # 16 mel bins and 2 s windows fit the 64-wide spectrogram image of the tiny audio encoder. The
-    # default truncation ("fusion") would crash this unfused model: the conditioner must override it.
-    ClapFeatureExtractor(feature_size=16, sampling_rate=48000, hop_length=480, max_length_s=2, fft_window_size=1024,
-                         frequency_min=50, frequency_max=14000, padding="repeatpad").save_pretrained(folder)
-    return folder
+    """Save a random ClapModel, a trained tokenizer and a 2 s feature extractor (see magnetkit.testing.tiny)."""
+    return tiny_clap(folder)
 
 
 @pytest.fixture(scope="module")
