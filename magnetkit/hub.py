@@ -68,6 +68,25 @@ def from_pretrained(loader: Callable[..., T], source: str | os.PathLike, *, what
         raise CheckpointError(f"could not load {what} from {target!r}: {_first_line(exc)}") from exc
 
 
+def load_complete(model_class: Any, source: str | os.PathLike, *, what: str = "model", **kwargs: Any) -> Any:
+    """``model_class.from_pretrained`` that refuses a checkpoint with missing or mis-shaped weights.
+
+    transformers only warns about them and fills them with random values (e.g. when a folder of
+    another model type is passed), which must never load silently.
+    """
+    def load(target: str):
+        return model_class.from_pretrained(target, output_loading_info=True, **kwargs)
+
+    model, info = from_pretrained(load, source, what=what)
+    params = dict(model.named_parameters())
+    missing = sorted(k for k in (info.get("missing_keys") or ()) if k in params)
+    missing += sorted(str(k) for k in (info.get("mismatched_keys") or ()))
+    if missing:
+        raise CheckpointError(f"{what} {str(source)!r} is not a complete checkpoint: {len(missing)} weight(s) "
+                              f"missing or mis-shaped, e.g. {missing[0]}")
+    return model
+
+
 def _quiet_transformers() -> None:
     """No per-tensor "Loading weights" bars: magnetkit reports its own progress."""
     from transformers.utils import logging as transformers_logging

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit.audio import convert_audio
 from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained
+from magnetkit.hub import from_pretrained, load_complete
 from magnetkit.interfaces import Condition
 
 _WHAT = "CLAP model"
@@ -59,17 +59,7 @@ def load_clap(source: str) -> ClapBackbone:
     """
     from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
 
-    def load_model(target: str):
-        return ClapModel.from_pretrained(target, output_loading_info=True)
-
-    model, info = from_pretrained(load_model, source, what=_WHAT)
-    # transformers fills missing weights with random values and only warns: refuse that.
-    params = dict(model.named_parameters())
-    missing = sorted(k for k in (info.get("missing_keys") or ()) if k in params)
-    missing += sorted(info.get("mismatched_keys") or ())
-    if missing:
-        raise CheckpointError(f"{_WHAT} {source!r} is not a complete CLAP checkpoint: {len(missing)} weight(s) "
-                              f"missing or mis-shaped, e.g. {missing[0]}")
+    model = load_complete(ClapModel, source, what=_WHAT)
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, source, what=f"{_WHAT} tokenizer")
     feature_extractor = from_pretrained(ClapFeatureExtractor.from_pretrained, source,
                                         what=f"{_WHAT} feature extractor")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit.audio import decode_in_chunks
 from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained
+from magnetkit.hub import load_complete
 
 _WHAT = "DAC model"
 
@@ -46,16 +46,7 @@ def load_dac_model(source: str):
         raise CheckpointError(f"{_WHAT} {source!r} is not a transformers folder (no config.json); convert original "
                               f"DAC weights with transformers' convert_dac_checkpoint script")
 
-    def load(target: str):
-        return DacModel.from_pretrained(target, output_loading_info=True)
-
-    model, info = from_pretrained(load, source, what=_WHAT)
-    # transformers only warns when weights are missing (e.g. a folder of another model type)
-    # and fills them with random values; a codec with random layers must not load.
-    missing = sorted(info.get("missing_keys") or ()) + sorted(info.get("mismatched_keys") or ())
-    if missing:
-        raise CheckpointError(f"{_WHAT} {source!r} is not a complete DAC checkpoint: {len(missing)} weight(s) "
-                              f"missing or mis-shaped, e.g. {missing[0]}")
+    model = load_complete(DacModel, source, what=_WHAT)
     return model.eval()
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit.audio import decode_in_chunks
 from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained, local_path, looks_like_hub_id
+from magnetkit.hub import load_complete, local_path, looks_like_hub_id
 
 from magnetkit_encodec.audiocraft_format import build_from_package, pointer_name, read_package
 
@@ -74,16 +74,7 @@ def _load(source: str, follow: int):
 def _from_transformers(source: str):
     from transformers import EncodecModel
 
-    def load(target: str):
-        return EncodecModel.from_pretrained(target, output_loading_info=True)
-
-    model, info = from_pretrained(load, source, what=_WHAT)
-    # transformers only warns when weights are missing (e.g. a folder of another model type)
-    # and fills them with random values; a codec with random layers must not load.
-    missing = sorted(info.get("missing_keys") or ()) + sorted(info.get("mismatched_keys") or ())
-    if missing:
-        raise CheckpointError(f"{_WHAT} {source!r} is not a complete EnCodec checkpoint: {len(missing)} weight(s) "
-                              f"missing or mis-shaped, e.g. {missing[0]}")
+    model = load_complete(EncodecModel, source, what=_WHAT)
     return model.eval()
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from magnetkit.errors import CheckpointError
-from magnetkit.hub import from_pretrained
+from magnetkit.hub import from_pretrained, load_complete
 from magnetkit.interfaces import Condition
 
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only
@@ -119,6 +119,6 @@ def build_t5_conditioner(config: T5ConditionerConfig, *, output_dim: int) -> T5C
 
     tokenizer = from_pretrained(T5Tokenizer.from_pretrained, config.model, what="T5 tokenizer")
     # float32 always: T5 is known to overflow in fp16, and audiocraft runs it in float32 on CPU.
-    encoder = from_pretrained(T5EncoderModel.from_pretrained, config.model, what="T5 encoder", dtype=torch.float32)
+    encoder = load_complete(T5EncoderModel, config.model, what="T5 encoder", dtype=torch.float32)
     _check_tokenizer(tokenizer, encoder.config.vocab_size, config.model)
     return T5Conditioner(config, output_dim, tokenizer=tokenizer, encoder=encoder)

@@ -102,7 +102,7 @@ def test_long_sequences_decode_in_windows(dac_folder):
 def test_folder_without_config_and_other_models_are_refused(tmp_path, tiny_dir):
     with pytest.raises(CheckpointError, match="no config.json"):
         factory(DacCodecConfig(model=str(tmp_path)))
-    with pytest.raises(CheckpointError, match="not a complete DAC checkpoint"):
+    with pytest.raises(CheckpointError, match="DAC.*is not a complete checkpoint"):
         factory(DacCodecConfig(model=str(tiny_dir / "hf_encodec_32khz_random")))
 
 
