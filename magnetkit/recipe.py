@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from magnetkit.errors import ComponentNotFoundError, RecipeError
+from magnetkit.hybrid.config import HybridConfig
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import KINDS, get_registry
 from magnetkit.train.config import DataConfig, TrainConfig
@@ -80,6 +81,7 @@ class Recipe(BaseModel):
     sampler: Component = Field(default_factory=lambda: Component(name="top_p"))
     rescorer: Component | None = None
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    hybrid: HybridConfig | None = Field(None, description="Hybrid-MAGNeT generation and training (paper §3.4)")
     data: DataConfig | None = None
     train: TrainConfig | None = None
 
