@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.audio import decode_in_chunks
+from magnetkit.codecs import WrappedCodec
 from magnetkit.errors import CheckpointError, UsageError
 from magnetkit.hub import load_complete
 
@@ -50,27 +50,19 @@ def load_dac_model(source: str):
     return model.eval()
 
 
-class DacCodec(torch.nn.Module):
+class DacCodec(WrappedCodec):
     """DAC as a magnetkit codec: ``[B, 1, S]`` audio <-> ``[B, K, T]`` int64 codes."""
+
+    family = "DAC"
 
     def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
                  chunk_context_seconds: float = 0.5):
-        super().__init__()
         config = model.config
-        self.model = model.eval().requires_grad_(False)
-        self.sample_rate: int = int(config.sampling_rate)
-        self.channels: int = 1
-        self.hop_length: int = int(config.hop_length)
-        # config.frame_rate rounds up (86.13 Hz -> 87 for 44.1 kHz): use the exact rate.
-        self.frame_rate: float = self.sample_rate / self.hop_length
-        self.cardinality: int = int(config.codebook_size)
-        self.total_codebooks: int = int(config.n_codebooks)
-        if num_codebooks is not None and num_codebooks > self.total_codebooks:
-            raise UsageError(f"codec.num_codebooks: {num_codebooks} is more than the {self.total_codebooks} "
-                             f"codebooks this DAC model has")
-        self.num_codebooks: int = num_codebooks or self.total_codebooks
-        self.chunk_frames = None if chunk_seconds is None else max(1, round(chunk_seconds * self.frame_rate))
-        self.context_frames = round(chunk_context_seconds * self.frame_rate)
+        # hop_length, not config.frame_rate, which rounds up (86.13 Hz -> 87 for 44.1 kHz).
+        super().__init__(model, sample_rate=config.sampling_rate, channels=1, hop_length=config.hop_length,
+                         cardinality=config.codebook_size, total_codebooks=config.n_codebooks,
+                         num_codebooks=num_codebooks, chunk_seconds=chunk_seconds,
+                         chunk_context_seconds=chunk_context_seconds)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -80,43 +72,12 @@ class DacCodec(torch.nn.Module):
         # transformers' DacModel drops a partial last frame; pad it to a full one as DAC's own
         # preprocessing does, so every input sample is covered by a code.
         pad = -wav.shape[-1] % self.hop_length
-        weight = self._weight()
-        wav = torch.nn.functional.pad(wav.to(device=weight.device, dtype=weight.dtype), (0, pad))
+        wav = torch.nn.functional.pad(self._model_input(wav), (0, pad))
         codes = self.model.encode(wav, n_quantizers=self.num_codebooks, return_dict=False)[2]  # [B, K, T]
         return codes[:, : self.num_codebooks].long()
 
-    @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """``[B, K, T]`` codes -> ``[B, 1, T * hop]`` audio; long sequences in windows (see config)."""
-        self._check_codes(codes)
-        if self.chunk_frames is None or codes.shape[-1] <= self.chunk_frames:
-            return self._decode_once(codes)
-        return self.decode_chunked(codes, self.chunk_frames)
-
-    @torch.no_grad()
-    def decode_chunked(self, codes: torch.Tensor, chunk_frames: int, context_frames: int | None = None) -> torch.Tensor:
-        """Decode in windows of ``chunk_frames`` with ``context_frames`` of context on each side."""
-        self._check_codes(codes)
-        context = self.context_frames if context_frames is None else context_frames
-        return decode_in_chunks(self._decode_once, codes, self.hop_length, chunk_frames, context)
-
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
-        codes = codes.to(device=self._weight().device, dtype=torch.long)
-        return self.model.decode(audio_codes=codes, return_dict=False)[0].unsqueeze(1)  # [B, S] -> [B, 1, S]
-
-    def _check_codes(self, codes: torch.Tensor) -> None:
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.total_codebooks or codes.shape[-1] == 0:
-            raise UsageError(f"DAC decodes [B, K <= {self.total_codebooks}, T] codes, got {tuple(codes.shape)}")
-        if codes.dtype.is_floating_point or int(codes.min()) < 0 or int(codes.max()) >= self.cardinality:
-            raise UsageError(f"DAC codes must be integers in [0, {self.cardinality}); got dtype {codes.dtype}, "
-                             f"range [{codes.min().item()}, {codes.max().item()}]")
-
-    def _weight(self) -> torch.Tensor:
-        return next(self.model.parameters())
-
-    def extra_repr(self) -> str:
-        return (f"sample_rate={self.sample_rate}, frame_rate={self.frame_rate:g}, "
-                f"num_codebooks={self.num_codebooks}, cardinality={self.cardinality}")
+        return self.model.decode(audio_codes=self._model_codes(codes), return_dict=False)[0].unsqueeze(1)  # [B, 1, S]
 
 
 def factory(config: DacCodecConfig) -> DacCodec:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.audio import decode_in_chunks
+from magnetkit.codecs import WrappedCodec
 from magnetkit.errors import CheckpointError, UsageError
 from magnetkit.hub import load_complete, local_path, looks_like_hub_id
 
@@ -88,7 +88,7 @@ def _from_audiocraft_file(file: Path, follow: int):
     return _load(name, follow - 1)
 
 
-class EncodecCodec(torch.nn.Module):
+class EncodecCodec(WrappedCodec):
     """EnCodec as a magnetkit codec: ``[B, C, S]`` audio <-> ``[B, K, T]`` int64 codes.
 
     A model that normalises its input (``normalize``, e.g. encodec_48khz) encodes the clip scaled
@@ -96,27 +96,19 @@ class EncodecCodec(torch.nn.Module):
     decodes generated codes with ``scale=None``.
     """
 
+    family = "EnCodec"
+
     def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
                  chunk_context_seconds: float = 1.0):
-        super().__init__()
         config = model.config
         # Encode the whole signal as one frame, as audiocraft does: the Codec contract has no
         # per-chunk scales (encodec_48khz sets chunk_length_s, which would yield several).
         config.chunk_length_s = None
         config.overlap = None
-        self.model = model.eval().requires_grad_(False)
-        self.sample_rate: int = int(config.sampling_rate)
-        self.channels: int = int(config.audio_channels)
-        self.hop_length: int = int(math.prod(config.upsampling_ratios))
-        self.frame_rate: float = self.sample_rate / self.hop_length
-        self.cardinality: int = int(config.codebook_size)
-        self.total_codebooks: int = len(model.quantizer.layers)
-        if num_codebooks is not None and num_codebooks > self.total_codebooks:
-            raise UsageError(f"codec.num_codebooks: {num_codebooks} is more than the {self.total_codebooks} "
-                             f"codebooks this EnCodec model has")
-        self.num_codebooks: int = num_codebooks or self.total_codebooks
-        self.chunk_frames = None if chunk_seconds is None else max(1, round(chunk_seconds * self.frame_rate))
-        self.context_frames = round(chunk_context_seconds * self.frame_rate)
+        super().__init__(model, sample_rate=config.sampling_rate, channels=config.audio_channels,
+                         hop_length=math.prod(config.upsampling_ratios), cardinality=config.codebook_size,
+                         total_codebooks=len(model.quantizer.layers), num_codebooks=num_codebooks,
+                         chunk_seconds=chunk_seconds, chunk_context_seconds=chunk_context_seconds)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -126,44 +118,12 @@ class EncodecCodec(torch.nn.Module):
         # Encode with every codebook and keep the first K: residual quantisation makes the first K
         # codes independent of how many follow, so any K works, not only the listed bandwidths.
         bandwidth = max(self.model.config.target_bandwidths)
-        weight = self._weight()
-        wav = wav.to(device=weight.device, dtype=weight.dtype)
-        codes = self.model.encode(wav, bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
+        codes = self.model.encode(self._model_input(wav), bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
         return codes[0, :, : self.num_codebooks].long()
-
-    @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """``[B, K, T]`` codes -> ``[B, C, T * hop]`` audio; long sequences in windows (see config)."""
-        self._check_codes(codes)
-        if self.chunk_frames is None or codes.shape[-1] <= self.chunk_frames:
-            return self._decode_once(codes)
-        return self.decode_chunked(codes, self.chunk_frames)
-
-    @torch.no_grad()
-    def decode_chunked(self, codes: torch.Tensor, chunk_frames: int, context_frames: int | None = None) -> torch.Tensor:
-        """Decode in windows of ``chunk_frames`` with ``context_frames`` of context on each side."""
-        self._check_codes(codes)
-        context = self.context_frames if context_frames is None else context_frames
-        return decode_in_chunks(self._decode_once, codes, self.hop_length, chunk_frames, context)
 
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
         # transformers wants [chunks, B, K, T] and one scale per chunk; generated codes have none.
-        codes = codes.to(device=self._weight().device, dtype=torch.long)
-        return self.model.decode(codes[None], [None], return_dict=False)[0]
-
-    def _check_codes(self, codes: torch.Tensor) -> None:
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.total_codebooks or codes.shape[-1] == 0:
-            raise UsageError(f"EnCodec decodes [B, K <= {self.total_codebooks}, T] codes, got {tuple(codes.shape)}")
-        if codes.dtype.is_floating_point or int(codes.min()) < 0 or int(codes.max()) >= self.cardinality:
-            raise UsageError(f"EnCodec codes must be integers in [0, {self.cardinality}); got dtype {codes.dtype}, "
-                             f"range [{codes.min().item()}, {codes.max().item()}]")
-
-    def _weight(self) -> torch.Tensor:
-        return next(self.model.parameters())
-
-    def extra_repr(self) -> str:
-        return (f"sample_rate={self.sample_rate}, channels={self.channels}, frame_rate={self.frame_rate:g}, "
-                f"num_codebooks={self.num_codebooks}, cardinality={self.cardinality}")
+        return self.model.decode(self._model_codes(codes)[None], [None], return_dict=False)[0]
 
 
 def factory(config: EncodecCodecConfig) -> EncodecCodec:
