@@ -10,6 +10,7 @@ Two modes, chosen by the recipe's ``hybrid`` section:
 
 from __future__ import annotations
 
+import inspect
 import random
 import time
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class HybridGenerator:
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, config: HybridConfig | None = None) -> "HybridGenerator":
         """Build the autoregressive model the ``hybrid`` section names (if any) next to ``pipeline``."""
-        from magnetkit.registry import build
+        from magnetkit.registry import get_registry
 
         config = config or pipeline.recipe.hybrid
         if config is None:
@@ -68,7 +69,11 @@ class HybridGenerator:
         section = config.autoregressive
         if section is None:
             return cls(pipeline, config)
-        model = build("rescorer", section.name, section.config, pipeline=pipeline, role="hybrid.autoregressive")
+        spec = get_registry().get("rescorer", section.name)
+        context = {"pipeline": pipeline}
+        if "role" in inspect.signature(spec.factory).parameters:  # lets its errors name this recipe section
+            context["role"] = "hybrid.autoregressive"
+        model = spec.build(section.config, **context)
         if not isinstance(model, AutoregressiveModel):
             raise UsageError(f"hybrid.autoregressive: {section.name!r} can rescore but cannot decode a prefix "
                              "autoregressively")

@@ -22,11 +22,15 @@ from magnetkit.model.transformer import MagnetTransformer
 
 @dataclass
 class HybridLoss:
-    """The objective and its two parts (each a scalar tensor)."""
+    """The objective, its two parts, and the sums and counts behind them (for global normalisation)."""
 
-    loss: torch.Tensor  # masked + ar_loss_weight * autoregressive
-    masked: torch.Tensor  # cross-entropy on the masked positions of the chosen stage
-    autoregressive: torch.Tensor  # next-token cross-entropy on the prefix (0 without one)
+    loss: torch.Tensor  # masked + ar_loss_weight * autoregressive (the means below)
+    masked: torch.Tensor  # mean cross-entropy on the masked positions of the chosen stage
+    autoregressive: torch.Tensor  # mean next-token cross-entropy on the prefix (0 without one)
+    masked_sum: torch.Tensor  # summed cross-entropies (with gradients) and how many tokens they cover
+    masked_count: torch.Tensor
+    autoregressive_sum: torch.Tensor
+    autoregressive_count: torch.Tensor
     prefix_frames: int
     stage: int
 
@@ -45,7 +49,8 @@ def sample_prefix_frames(config: HybridConfig, num_frames: int, frame_rate: floa
 
 def hybrid_loss(model: MagnetTransformer, codes: torch.Tensor, condition: torch.Tensor,
                 scheduler: MaskingScheduler, config: HybridConfig, *, prefix_frames: int | None = None,
-                stage: int | None = None, generator: torch.Generator | None = None) -> HybridLoss:
+                stage: int | None = None, spans: torch.Tensor | None = None, valid: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> HybridLoss:
     """The Hybrid-MAGNeT loss of one batch.
 
     Args:
@@ -56,6 +61,8 @@ def hybrid_loss(model: MagnetTransformer, codes: torch.Tensor, condition: torch.
         config: the recipe's ``hybrid`` section (prefix lengths and the loss weight).
         prefix_frames: P; drawn with `sample_prefix_frames` when None.
         stage: the codebook the masked objective trains; uniform when None.
+        spans: [B, T] span mask of the stage (only frames after the prefix are used); drawn when None.
+        valid: [B, T] False on padding, which is never scored; all valid when None.
         generator: every random choice is drawn from it.
     Returns:
         A `HybridLoss`.
@@ -68,27 +75,40 @@ def hybrid_loss(model: MagnetTransformer, codes: torch.Tensor, condition: torch.
         stage = int(torch.randint(0, num_codebooks, (), generator=generator))
     if not 0 <= prefix_frames < frames:
         raise ValueError(f"prefix_frames must be in [0, {frames}), got {prefix_frames}")
+    if spans is None:
+        spans = torch.zeros(batch, frames, dtype=torch.bool, device=codes.device)
+        spans[:, prefix_frames:] = scheduler.training_mask(batch, frames - prefix_frames, generator=generator,
+                                                           device=codes.device)
+    valid = torch.ones(batch, frames, dtype=torch.bool, device=codes.device) if valid is None else valid
 
     # -- inputs: the causal prefix block, then the rest masked as MAGNeT trains (§3.1) ----------
-    rest = codes[..., prefix_frames:]  # [B, K, T - P]
-    span_mask = scheduler.training_mask(batch, rest.shape[-1], generator=generator, device=codes.device)  # [B, T-P]
-    inputs = rest.clone()
-    inputs[:, stage] = rest[:, stage].masked_fill(span_mask, special)
-    inputs[:, stage + 1:] = special
-    block = (prefix_block(codes[..., :prefix_frames], special) if prefix_frames
-             else codes.new_zeros(batch, num_codebooks, 0))
+    rest, rest_valid = codes[..., prefix_frames:], valid[:, prefix_frames:]  # [B, K, T-P], [B, T-P]
+    scored = spans[:, prefix_frames:] & rest_valid  # [B, T-P]
+    hidden = torch.zeros_like(rest, dtype=torch.bool)
+    hidden[:, stage] = spans[:, prefix_frames:]
+    hidden[:, stage + 1:] = True  # later stages are unknown while this one is decoded
+    hidden |= ~rest_valid[:, None]
+    prefix = codes[..., :prefix_frames]
+    block = prefix_block(prefix, special) if prefix_frames else codes.new_zeros(batch, num_codebooks, 0)
     width = block.shape[-1]
-    logits = model(torch.cat([block, inputs], dim=-1), condition, stage, causal_prefix=width)  # [B, K, N+T-P, card]
+    inputs = torch.cat([block, rest.masked_fill(hidden, special)], dim=-1)
+    logits = model(inputs, condition, stage, causal_prefix=width)  # [B, K, N + T - P, card]
 
     # -- masked loss: the chosen stage, masked positions only ----------------------------------
     stage_logits = logits[:, stage, width:]  # [B, T-P, card]
-    masked = F.cross_entropy(stage_logits[span_mask].float(), rest[:, stage][span_mask])
+    masked_sum = F.cross_entropy(stage_logits[scored].float(), rest[:, stage][scored], reduction="sum")
+    masked_count = scored.sum()
 
     # -- autoregressive loss: column c predicts delayed column c, on real codes only -----------
-    autoregressive = logits.new_zeros(())
+    autoregressive_sum, autoregressive_count = logits.new_zeros((), dtype=torch.float32), masked_count.new_zeros(())
     if prefix_frames:
-        targets = delay(codes[..., :prefix_frames], special)  # [B, K, P+K-1]
-        valid = pattern_mask(prefix_frames, num_codebooks, codes.device)[None].expand(batch, -1, -1)
-        autoregressive = F.cross_entropy(logits[:, :, :width - 1][valid].float(), targets[valid])
-    loss = masked + config.ar_loss_weight * autoregressive
-    return HybridLoss(loss, masked.detach(), autoregressive.detach(), prefix_frames, stage)
+        targets = delay(prefix, special)  # [B, K, P+K-1]
+        on_pattern = pattern_mask(prefix_frames, num_codebooks, codes.device)[None]  # [1, K, P+K-1]
+        ar_valid = on_pattern & delay(valid[:, None, :prefix_frames].expand(-1, num_codebooks, -1).long(), 0).bool()
+        autoregressive_sum = F.cross_entropy(logits[:, :, :width - 1][ar_valid].float(), targets[ar_valid],
+                                             reduction="sum")
+        autoregressive_count = ar_valid.sum()
+    masked = masked_sum / masked_count.clamp(min=1)
+    autoregressive = autoregressive_sum / autoregressive_count.clamp(min=1)
+    return HybridLoss(masked + config.ar_loss_weight * autoregressive, masked.detach(), autoregressive.detach(),
+                      masked_sum, masked_count, autoregressive_sum, autoregressive_count, prefix_frames, stage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hybrid_helpers import CARD
+from hybrid_helpers import CARD, PreferLowPlugin
 
 from magnetkit.plugins import register_plugin, unregister_plugin
 from magnetkit.testing import FakePlugin
@@ -33,3 +33,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def prefer_low(fakes):
+    register_plugin(PreferLowPlugin(), "prefer-low")
+    yield
+    unregister_plugin("prefer-low")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
+from magnetkit import hookimpl
 from magnetkit.model.config import ModelConfig
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.pipeline import Pipeline
@@ -30,3 +32,31 @@ def make_pipeline(*overrides: str, recipe: dict | None = None, model: MagnetTran
     conditioner = FakeConditioner(output_dim=model.config.dim)
     codec = codec or FakeCodec(FakeCodecConfig(cardinality=model.config.cardinality))
     return Pipeline(recipe, model, conditioner, codec, device="cpu")
+
+
+class PreferLowConfig(BaseModel):
+    """A test rescorer's parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    weight: float = 0.05
+
+
+class PreferLow:
+    """Scores codes below CARD / 2 as certain and the rest as nearly impossible."""
+
+    def __init__(self, config: PreferLowConfig, *, pipeline=None):
+        self.weight = config.weight
+        self.calls: list[tuple[int, ...]] = []
+
+    def applies(self, stage: int, step: int) -> bool:
+        return True
+
+    def token_probs(self, codes: torch.Tensor, texts) -> torch.Tensor:
+        self.calls.append(tuple(codes.shape))
+        return torch.where(codes < CARD // 2, 1.0, 1e-6)
+
+
+class PreferLowPlugin:
+    @hookimpl
+    def register_rescorers(self, register) -> None:
+        register("prefer_low", PreferLow, config=PreferLowConfig)

@@ -68,6 +68,21 @@ def test_objective_has_both_parts_and_plain_batches_have_no_prefix_loss():
     torch.testing.assert_close(hybrid.autoregressive, expected.detach())
 
 
+def test_objective_scores_neither_padding_nor_unmasked_positions():
+    model = tiny_model()
+    codes, condition = random_codes(2, 30), torch.randn(2, 3, 32)
+    spans = torch.zeros(2, 30, dtype=torch.bool)
+    spans[:, 3:12] = True  # frames 3..6 lie in the prefix: never part of the masked objective
+    valid = torch.ones(2, 30, dtype=torch.bool)
+    valid[1, 10:] = False  # padding after a short clip
+    valid[0, 5] = False
+    out = hybrid_loss(model, codes, condition, build("scheduler", "cosine"), HybridConfig(), prefix_frames=7,
+                      stage=1, spans=spans, valid=valid)
+    assert int(out.masked_count) == 5 + 3  # frames 7..11 of row 0, 7..9 of row 1
+    assert int(out.autoregressive_count) == 2 * 7 * K - K  # every prefix code but row 0's frame 5
+    torch.testing.assert_close(out.loss.detach(), out.masked_sum.detach() / 8 + out.autoregressive_sum.detach() / 52)
+
+
 def test_prefix_lengths_follow_the_recipe():
     generator = torch.Generator().manual_seed(0)
     config = HybridConfig(max_prefix_seconds=0.2, prefix_prob=0.5)
