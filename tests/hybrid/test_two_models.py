@@ -78,3 +78,22 @@ def test_clear_errors(fakes, musicgen_dir, prefer_low):
         make_pipeline(recipe={"hybrid": {"autoregressive": {"name": "nope"}}})
     with pytest.raises(RecipeError, match=r"hybrid.autoregressive: musicgen: weight: .*less than or equal to 1"):
         make_pipeline(recipe={"hybrid": {"autoregressive": {"name": "musicgen", "weight": 3}}})
+
+
+def test_command_line_writes_files_and_reports_errors_in_one_line(fakes, musicgen_dir, tmp_path, capsys):
+    from magnetkit.hybrid.__main__ import main
+
+    recipe = {"model": {"dim": 32, "num_heads": 2, "num_layers": 2, "cardinality": CARD, "segment_duration": 2.0},
+              "codec": {"name": "fake", "cardinality": CARD}, "conditioner": {"name": "fake"},
+              "generation": {"duration": 0.5, "decoding_steps": [2, 1, 1, 1], "progress": False},
+              **hybrid_recipe(musicgen_dir)}
+    path = tmp_path / "hybrid.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main([str(path), "a tune", "hybrid.prefix_seconds=0.2", "-o", str(tmp_path / "out"), "--quiet",
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "out" / "00_a_tune.wav").is_file() and "10 frames autoregressively" in capsys.readouterr().out
+    del recipe["hybrid"]
+    path.write_text(yaml.safe_dump(recipe))
+    assert main([str(path), "a tune", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no hybrid section" in err and err.count("\n") == 1
