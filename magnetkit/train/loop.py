@@ -1,0 +1,450 @@
+"""The training loop: setup, then the steps, then validation and the final model. Read top to bottom.
+
+One optimizer step (paper §3.1, audiocraft's ``MagnetSolver.run_step``): draw the stage, take this
+process's rows of the global batch from the token stream, mask them (`objective`), forward in
+micro-batches with gradients synchronised on the last, clip, step AdamW and the cosine schedule,
+update the EMA. The loss is the cross-entropy summed over the masked tokens and divided by their
+number in the whole global batch, so 1 process and N processes take the very same step.
+
+    magnetkit train RECIPE [key=value ...]                                   # one process
+    torchrun --nproc-per-node 8 -m magnetkit.cli train RECIPE [key=value ...]   # 8 GPUs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from magnetkit.checkpoint import save_checkpoint
+from magnetkit.errors import MagnetkitError, RecipeError
+from magnetkit.interfaces import MaskingScheduler
+from magnetkit.loading import check_model_matches
+from magnetkit.recipe import Recipe
+from magnetkit.registry import build
+from magnetkit.train import checkpointing as ckpt
+from magnetkit.train.build import (
+    Exporter,
+    MagnetLM,
+    build_modules,
+    check_tokens_fit,
+    exported_recipe,
+    load_training_recipe,
+    prepare_tokens,
+)
+from magnetkit.train.cache import TokenSet
+from magnetkit.train.config import TrainConfig
+from magnetkit.train.data import PROCESS, TrainingStream, describe, generator, valid_batches
+from magnetkit.train.distributed import (
+    World,
+    all_max,
+    all_sum,
+    any_process,
+    barrier,
+    full_model_state,
+    full_optimizer_state,
+    full_tensor,
+    gather_objects,
+    gradient_sync,
+    load_full_state,
+    session,
+    unsharded,
+    unwrap,
+    wrap,
+)
+from magnetkit.train.metrics import MetricLog
+from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
+from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
+
+FINAL_MODEL_DIR = "model"
+AUDIOCRAFT_DIR = "audiocraft"
+
+
+class TrainingInterrupted(MagnetkitError):
+    """A stop signal (SIGTERM, Ctrl-C) ended the run after its checkpoint was written."""
+
+    exit_code = 130
+
+
+@dataclass
+class Run:
+    """Everything one run holds; the loop's functions read and advance it."""
+
+    recipe: Recipe
+    config: TrainConfig
+    world: World
+    lm: nn.Module  # MagnetLM, wrapped by DDP or FSDP
+    optimizer: torch.optim.Optimizer
+    lr_schedule: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    ema: EMA | None
+    scheduler: MaskingScheduler
+    stream: TrainingStream
+    valid: TokenSet | None
+    log: MetricLog
+    exporter: Exporter
+    out_dir: Path
+    step: int = 0  # optimizer steps done
+    position: int = 0  # rows of the token stream consumed
+    start_step: int = 0  # where this invocation started (after a resume: the checkpoint's step)
+    saved_step: int = -1
+    window: list[dict[str, Any]] = field(default_factory=list)  # step metrics since the last log line
+    codec: Any = None  # built on first use, for samples
+
+
+# ================================================================================ the run
+def train(source: str | os.PathLike, overrides: Iterable[str] = ()) -> Path:
+    """Train or fine-tune the model a recipe describes; return the final model folder.
+
+    Resumes from the newest checkpoint in ``train.out_dir`` when there is one.
+
+    Raises:
+        RecipeError: an invalid recipe, or one that does not fit its data.
+        CheckpointError: starting weights or a checkpoint that do not match the recipe.
+        TrainingInterrupted: a stop signal arrived (the run saved a checkpoint first).
+    """
+    recipe, weights = load_training_recipe(source, overrides)
+    config = recipe.train
+    with session(config.device) as world, stop_requests() as stop_requested:
+        run = setup(recipe, weights, world)
+        try:
+            for step in range(run.step, config.steps):
+                run.window.append(train_step(run, step))
+                run.step, run.position = step + 1, run.position + config.batch_size
+                if run.step % config.log_every == 0 or run.step == config.steps:
+                    report(run)
+                    if any_process(stop_requested(), world.device):
+                        save(run)
+                        raise TrainingInterrupted(f"stopped at step {run.step}; the checkpoint is saved: "
+                                                  f"run the same command again to resume")
+                if run.valid is not None and run.step % config.valid_every == 0:
+                    run.log.write("valid", run.step, validate(run))
+                if config.generate_every and run.step % config.generate_every == 0:
+                    write_samples(run)
+                if run.step % config.save_every == 0:
+                    save(run)
+            return finish(run)
+        finally:
+            run.log.close()
+
+
+def setup(recipe: Recipe, weights: Any, world: World) -> Run:
+    """Token caches, modules, optimizer, EMA and logs; then the newest checkpoint, if any, is restored."""
+    config, out_dir = recipe.train, Path(recipe.train.out_dir)
+    check_parallelism(config, world, recipe)
+    tokens = prepare_tokens(recipe, world, progress=config.progress)
+    check_tokens_fit(recipe, tokens["train"])
+    scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
+    frames = int(recipe.model.segment_duration * tokens["train"].info.frame_rate)
+    stream = TrainingStream(tokens["train"], frames, math.ceil(recipe.data.min_segment_ratio * frames),
+                            scheduler, config.seed, config.cfg_dropout)
+    model, conditioner = build_modules(recipe, weights)
+    autocast, param_dtype, scaler = precision(config, world.device)
+    lm = wrap(MagnetLM(model, conditioner).to(world.device).train(), config.distributed, world, param_dtype)
+    optimizer = build_optimizer(lm, config)
+    ema = EMA(unwrap(lm), config.ema_decay) if config.ema_decay else None
+    # Processes differ in dropout draws; each one's generator is saved in checkpoints.
+    torch.manual_seed(generator(config.seed, PROCESS, world.rank).initial_seed())
+    if world.is_main:
+        ckpt.remove_leftovers(out_dir)
+    latest = ckpt.latest_checkpoint(out_dir)
+    start = 0 if latest is None else int(latest.name.split("-")[1])
+    run = Run(recipe, config, world, lm, optimizer, build_lr_schedule(optimizer, config), scaler, autocast, ema,
+              scheduler, stream, tokens.get("valid"),
+              MetricLog(out_dir, start, config.steps, enabled=world.is_main, tensorboard=config.tensorboard,
+                        progress=config.progress),
+              Exporter(recipe), out_dir)
+    run.log.echo(f"data: train {describe(tokens['train'], stream)}"
+                 + (f"; valid {describe(tokens['valid'])}" if "valid" in tokens else ""))
+    if latest is not None:
+        restore(run, latest)
+    run.log.echo(summary(run, model, frames))
+    return run
+
+
+def check_parallelism(config: TrainConfig, world: World, recipe: Recipe) -> None:
+    """The global batch must split evenly; options must fit the hardware and the model."""
+    problems = []
+    parts = world.size * config.grad_accum
+    if config.batch_size % parts:
+        problems.append(f"train.batch_size: {config.batch_size} is not a multiple of processes ({world.size}) "
+                        f"x train.grad_accum ({config.grad_accum})")
+    if config.distributed == "fsdp" and config.precision == "fp16" and world.device.type == "cuda":
+        problems.append("train.precision: fp16 loss scaling is not supported with FSDP; use bf16")
+    if config.export_audiocraft and recipe.conditioner.name != "t5":
+        problems.append(f"train.export_audiocraft: audiocraft's format holds T5-conditioned models only "
+                        f"(conditioner.name is {recipe.conditioner.name!r})")
+    if problems:
+        raise RecipeError(problems)
+
+
+def precision(config: TrainConfig, device: torch.device) -> tuple[Callable, torch.dtype | None, torch.amp.GradScaler]:
+    """Autocast, FSDP's parameter dtype and the loss scaler; the CPU always trains in fp32 (PITFALLS)."""
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config.precision]
+    if device.type != "cuda" or dtype is None:
+        return contextlib.nullcontext, None, torch.amp.GradScaler(device.type, enabled=False)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    return (lambda: torch.autocast("cuda", dtype=dtype)), dtype, scaler
+
+
+def summary(run: Run, model: nn.Module, frames: int) -> str:
+    """One line describing the run."""
+    params = sum(p.numel() for p in model.parameters())
+    config = run.config
+    precision_used = config.precision if run.world.device.type == "cuda" else "fp32"
+    where = "resuming at" if run.step else "starting at"
+    return (f"training {params / 1e6:.2f}M parameters on {run.world.size} x {run.world.device.type} "
+            f"({config.distributed if run.world.size > 1 or config.distributed == 'fsdp' else 'single process'}, "
+            f"{precision_used}), global batch {config.batch_size} x {frames} frames, {where} step {run.step} "
+            f"of {config.steps}; writing to {run.out_dir}")
+
+
+# ================================================================================ one step
+def train_step(run: Run, step: int) -> dict[str, Any]:
+    """One optimizer step on this process's share of the global batch; returns its metrics."""
+    config, world = run.config, run.world
+    started = time.perf_counter()
+    stage = draw_stage(config.seed, step, run.recipe.model.num_codebooks)
+    batches = [run.stream.rows(rows) for rows in micro_batches(run)]
+    length = condition_length(run, [text for batch in batches for text in batch.texts])
+    # The loss is normalised by the masked tokens of the whole global batch (see the module doc).
+    tokens = all_sum(sum((b.spans & b.valid).sum() for b in batches).to(world.device, torch.float32))
+    total = torch.zeros((), device=world.device)
+    for index, batch in enumerate(batches):
+        with gradient_sync(run.lm, sync=index == len(batches) - 1):
+            ce = stage_loss(run, batch, stage, length)
+            run.scaler.scale(ce * world.size / tokens.clamp(min=1)).backward()
+        total += ce.detach()
+    lr = run.optimizer.param_groups[0]["lr"]
+    grad_norm = optimizer_step(run)
+    if run.ema is not None and (step + 1) % config.ema_every == 0:
+        run.ema.update(unwrap(run.lm))
+    return {"loss": all_sum(total) / tokens.clamp(min=1), "grad_norm": grad_norm, "lr": lr,
+            "seconds": time.perf_counter() - started}
+
+
+def micro_batches(run: Run) -> list[range]:
+    """This process's rows of the current global batch, in ``grad_accum`` micro-batches."""
+    config, world = run.config, run.world
+    per_process = config.batch_size // world.size
+    per_micro = per_process // config.grad_accum
+    first = run.position + world.rank * per_process
+    return [range(first + m * per_micro, first + (m + 1) * per_micro) for m in range(config.grad_accum)]
+
+
+def condition_length(run: Run, texts: list[str | None]) -> int:
+    """The longest condition among ``texts`` of every process: the padding of the whole batch."""
+    longest = 1
+    with torch.no_grad(), unsharded(run.lm):
+        for start in range(0, len(texts), 64):
+            longest = max(longest, unwrap(run.lm).conditioner(texts[start:start + 64]).embeddings.shape[1])
+    return all_max(longest, run.world.device)
+
+
+def stage_loss(run: Run, batch: Any, stage: int, length: int) -> torch.Tensor:
+    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (paper §3.1)."""
+    device = run.world.device
+    codes = batch.codes.to(device)
+    inputs, loss_mask = mask_inputs(codes, batch.spans.to(device), batch.valid.to(device), stage,
+                                    run.recipe.model.mask_id)
+    with run.autocast():
+        logits = run.lm(inputs, batch.texts, stage, length)  # [B, 1, T, card]
+    return cross_entropy_sum(logits, codes[:, stage], loss_mask)
+
+
+def optimizer_step(run: Run) -> torch.Tensor:
+    """Unscale, clip, step AdamW and the schedule; return the gradient norm before clipping."""
+    run.scaler.unscale_(run.optimizer)
+    params = [p for group in run.optimizer.param_groups for p in group["params"]]
+    norm = full_tensor(torch.nn.utils.clip_grad_norm_(params, run.config.max_grad_norm))
+    run.scaler.step(run.optimizer)  # skipped by the fp16 scaler when gradients overflowed
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.lr_schedule.step()
+    return norm
+
+
+def report(run: Run) -> None:
+    """Average the metrics since the last line and log them; a diverged loss stops the run."""
+    window, run.window = run.window, []
+    metrics = {"loss": sum(float(m["loss"]) for m in window) / len(window),
+               "grad_norm": sum(float(m["grad_norm"]) for m in window) / len(window),
+               "lr": window[-1]["lr"], "sec_per_step": sum(m["seconds"] for m in window) / len(window)}
+    if not math.isfinite(metrics["loss"]):
+        raise MagnetkitError(f"the loss is {metrics['loss']} at step {run.step}: training diverged; lower "
+                             f"train.lr or use train.precision=bf16 (earlier checkpoints are in {run.out_dir})")
+    run.log.write("train", run.step, metrics)
+    run.log.advance(len(window), loss=metrics["loss"], lr=metrics["lr"])
+
+
+# ================================================================================ validation
+@contextlib.contextmanager
+def eval_weights(run: Run) -> Iterator[None]:
+    """The exported weights (the EMA, when there is one) in eval mode, for the duration."""
+    run.lm.eval()
+    try:
+        with run.ema.applied(unwrap(run.lm)) if run.ema is not None else contextlib.nullcontext():
+            yield
+    finally:
+        run.lm.train()
+
+
+@torch.no_grad()
+def validate(run: Run) -> dict[str, float]:
+    """Masked-token cross-entropy on fixed validation crops, for every stage (and their mean)."""
+    config, world, tokens = run.config, run.world, run.valid
+    count = min(len(tokens), config.valid_items or len(tokens))
+    # Every process runs as many batches (FSDP forwards are collective); the padding scores nothing.
+    indices = list(range(world.rank, math.ceil(count / world.size) * world.size, world.size))
+    batch_size = max(1, config.batch_size // world.size // config.grad_accum)
+    sums = torch.zeros(2, run.recipe.model.num_codebooks, device=world.device)  # [ce, tokens] per stage
+    # One padding for the whole set: the loss does not depend on how it is split into batches.
+    length = condition_length(run, [entry.caption for entry in tokens.entries[:count]])
+    with eval_weights(run):
+        for stage in range(run.recipe.model.num_codebooks):
+            for batch in valid_batches(tokens, indices, count, run.stream.frames, run.scheduler, config.seed,
+                                       stage, batch_size):
+                sums[0, stage] += stage_loss(run, batch, stage, length).float()
+                sums[1, stage] += (batch.spans & batch.valid).sum()
+    ce, counted = all_sum(sums)
+    per_stage = (ce / counted.clamp(min=1)).tolist()
+    return {"loss": sum(per_stage) / len(per_stage), **{f"loss_q{k}": v for k, v in enumerate(per_stage)}}
+
+
+# ================================================================================ checkpoints
+def eval_state(run: Run) -> dict[str, torch.Tensor]:
+    """Whole CPU tensors of the exported weights on the main process; every process must call it."""
+    state = full_model_state(run.lm)
+    if run.ema is not None:
+        state.update(run.ema.full_state(keep=run.world.is_main))  # buffers, if any, come from the model
+    return state
+
+
+def training_state(run: Run) -> dict[str, Any]:
+    """The plain dict a checkpoint stores (whole tensors on the main process); collective."""
+    device = run.world.device
+    rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    return {
+        "step": run.step,
+        "position": run.position,
+        "model": full_model_state(run.lm),
+        "optimizer": full_optimizer_state(run.lm, run.optimizer),
+        "lr_schedule": run.lr_schedule.state_dict(),
+        "grad_scaler": run.scaler.state_dict(),
+        "ema": run.ema.state_dict(keep=run.world.is_main) if run.ema is not None else None,
+        "rng": gather_objects(rng),
+        "recipe": exported_recipe(run.recipe),
+        "world_size": run.world.size,
+    }
+
+
+def save(run: Run) -> None:
+    """Write the checkpoint of the current step (atomically) and drop the oldest; collective."""
+    if run.saved_step == run.step:
+        return
+    state = training_state(run)
+    weights = {**state["model"], **(state["ema"]["state"] if run.ema is not None else {})}
+    if run.world.is_main:
+        model, conditioner = run.exporter.load(weights)
+
+        def write(folder: Path) -> None:
+            save_checkpoint(folder, model=model, conditioner=conditioner, recipe=state["recipe"])
+            ckpt.save_state(folder, state)
+
+        folder = ckpt.write_folder(ckpt.checkpoint_dir(run.out_dir, run.step), write)
+        ckpt.prune(run.out_dir, run.config.keep_last)
+        run.log.echo(f"saved {folder}")
+    run.saved_step = run.step
+    barrier()
+
+
+def restore(run: Run, folder: Path) -> None:
+    """Continue from a checkpoint: weights, optimizer, schedule, scaler, EMA, step, data position, RNG."""
+    state = ckpt.load_state(folder)
+    check_model_matches(run.recipe.model.model_dump(), state["recipe"].get("model"), str(folder))
+    load_full_state(run.lm, run.optimizer, state["model"], state["optimizer"])
+    run.lr_schedule.load_state_dict(state["lr_schedule"])
+    if state["grad_scaler"]:  # empty when the run trained without loss scaling
+        run.scaler.load_state_dict(state["grad_scaler"])
+    if run.ema is not None and state["ema"] is not None:
+        run.ema.load_state_dict(state["ema"])
+    if len(state["rng"]) == run.world.size:
+        rng = state["rng"][run.world.rank]
+        torch.set_rng_state(rng["cpu"])
+        if rng["cuda"] is not None and run.world.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], run.world.device)
+    else:
+        run.log.echo(f"resuming {state['world_size']} processes' run on {run.world.size}: dropout draws "
+                     f"restart from the seed (everything else continues exactly)")
+    run.step, run.position = state["step"], state["position"]
+    run.start_step = run.saved_step = run.step
+    run.log.echo(f"resumed from {folder}")
+
+
+# ================================================================================ the end
+def finish(run: Run) -> Path:
+    """Validate and checkpoint the last step, then write the final model (and its audiocraft export)."""
+    if run.valid is not None and run.step > run.start_step and run.step % run.config.valid_every != 0:
+        run.log.write("valid", run.step, validate(run))
+    save(run)
+    weights = eval_state(run)
+    target = run.out_dir / FINAL_MODEL_DIR
+    if run.world.is_main:
+        model, conditioner = run.exporter.load(weights)
+        recipe = exported_recipe(run.recipe)
+        ckpt.write_folder(target, lambda folder: save_checkpoint(folder, model=model, conditioner=conditioner,
+                                                                 recipe=recipe))
+        run.log.echo(f"final model: {target}  (try: magnetkit generate {target} \"a caption\")")
+        if run.config.export_audiocraft:
+            from magnetkit.train.export import export_run
+
+            run.log.echo(f"audiocraft export: {export_run(run.recipe, model, conditioner, run.out_dir / AUDIOCRAFT_DIR)}")
+    barrier()
+    return target
+
+
+def write_samples(run: Run) -> None:
+    """Generate a few samples with the current (EMA) weights into ``<out_dir>/samples/step-N``; collective."""
+    from magnetkit.train.samples import generate_samples
+
+    weights = eval_state(run)
+    if run.world.is_main:
+        for path in generate_samples(run, weights):
+            run.log.echo(f"sample {path}")
+    barrier()
+
+
+# ================================================================================ signals
+@contextlib.contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """SIGTERM or Ctrl-C asks the loop to checkpoint and stop; a second one acts as usual."""
+    requested: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        requested.append(signum)
+        signal.signal(signum, previous[signum])
+
+    can_install = hasattr(signal, "SIGTERM") and _in_main_thread()
+    for sig in (signal.SIGTERM, signal.SIGINT) if can_install else ():
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
