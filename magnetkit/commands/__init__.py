@@ -1,5 +1,5 @@
 """Core CLI commands that live in their own modules; each exposes ``add_commands(subparsers)``."""
 
-from magnetkit.commands import generate
+from magnetkit.commands import generate, train
 
-CORE_COMMANDS = [generate.add_commands]
+CORE_COMMANDS = [generate.add_commands, train.add_commands]
