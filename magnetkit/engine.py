@@ -5,13 +5,16 @@ to re-mask, the transformer predicts every position, classifier-free guidance mi
 conditional and null predictions (annealed with the mask rate), the sampler chooses tokens and
 their confidences, an optional rescorer re-weights those confidences (paper Eq. 5).
 Arithmetic follows audiocraft's ``MagnetLMModel._generate_stage`` so greedy decoding matches it
-exactly.
+exactly. `DecodeOptions` holds the speed switches; ``benchmarks/bench_generation.py`` measures
+each one on and off.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, ContextManager, Literal, Sequence
 
 import torch
 
@@ -61,7 +64,8 @@ class Known:
 def guide(logits: torch.Tensor, batch: int, coefficient: float) -> torch.Tensor:
     """CFG mix of [2B, ...] logits: null + (cond - null) * coefficient."""
     cond, null = logits.split(batch, dim=0)
-    return null + (cond - null) * coefficient
+    # The same three roundings as the expression above, in one buffer instead of three.
+    return (cond - null).mul_(coefficient).add_(null)
 
 
 def initial_scores(known_frames: torch.Tensor | None, batch: int, num_frames: int, num_units: int,
@@ -88,6 +92,59 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
     return token_mask.reshape(B, num_units, T // num_units).any(-1)
 
 
+# ----------------------------------------------------------------------------- speed options
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Speed switches of the decoding loop, each measured on and off by ``benchmarks/``.
+
+    The defaults are the fastest settings that keep greedy generations identical to audiocraft's.
+    ``autocast`` and ``compile`` change float rounding, so they are off unless asked for.
+    """
+
+    cross_cache: bool = True  # the condition's cross-attention keys/values once per generation
+    stage_only: bool = True  # compute only the decoded stage's output head
+    skip_unit_guidance: bool = True  # a CFG coefficient of exactly 1 needs only the conditional rows
+    blocked_attention: bool = True  # stages > 0: restricted attention block by block, not a [T, T] mask
+    check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
+    autocast: Literal["bf16", "fp16"] | None = None  # the transformer under torch.autocast (for GPUs)
+    compile: bool = False  # torch.compile the transformer; the first generation pays for compiling
+    cuda_graphs: bool = False  # with compile: mode "reduce-overhead", which replays CUDA graphs
+    compile_backend: str = "inductor"  # "eager" traces the graph without generating code
+
+    def __post_init__(self) -> None:
+        if self.autocast not in (None, "bf16", "fp16"):
+            raise UsageError(f"autocast must be None, 'bf16' or 'fp16', got {self.autocast!r}")
+        if self.cuda_graphs and not self.compile:
+            raise UsageError("cuda_graphs needs compile=True: the graphs come from torch.compile's "
+                             "'reduce-overhead' mode")
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The host-side numbers of one decoding step, worked out before its stage starts."""
+
+    step: int
+    mask_rate: torch.Tensor  # 0-d float32 gamma(t) of this step
+    num_masked: int  # units to re-mask
+    coefficient: float  # CFG coefficient (unused without guidance)
+
+
+def plan_stage(scheduler: MaskingScheduler, guidance: Guidance, num_steps: int, to_generate: int) -> list[StepPlan]:
+    """Every step's mask rate, re-mask count and CFG coefficient for a stage of ``num_steps``."""
+    times = torch.linspace(0, 1, num_steps)  # float32, as audiocraft
+    plans = []
+    for step in range(num_steps):
+        rate = scheduler.mask_rate(times[step])
+        plans.append(StepPlan(step, rate, scheduler.num_to_mask(step, num_steps, to_generate),
+                              guidance.coefficient(rate)))
+    return plans
+
+
+def cache_rows(cache: list | None, rows: int) -> list | None:
+    """The first ``rows`` batch rows of a cross-attention cache (views, no copies)."""
+    return None if cache is None else [(key[:rows], value[:rows]) for key, value in cache]
+
+
 # -------------------------------------------------------------------------------- engine
 @dataclass
 class Decoder:
@@ -98,6 +155,9 @@ class Decoder:
     sampler: Sampler
     rescorer: Rescorer | None = None
     callback: ProgressCallback | None = None
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    _compiled: Any = field(default=None, init=False, repr=False)
+    _model_switches: dict[str, bool] | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
     def generate(self, batch: int, num_frames: int, steps: Sequence[int], guidance: Guidance,
@@ -109,61 +169,124 @@ class Decoder:
             raise UsageError(f"decoding_steps has {len(steps)} entries; the model has "
                              f"{config.num_codebooks} codebooks")
         T = self.scheduler.usable_frames(num_frames)
-        codes = torch.full((batch, config.num_codebooks, T), config.mask_id, dtype=torch.long, device=device)
-        if known is not None:
-            known = Known(known.codes[..., :T].to(device), known.frames[:, :T].to(device))
-            codes = torch.where(known.frames[:, None], known.codes, codes)
-        cross_cache = self.model.cross_attention_cache(guidance.condition)
+        codes, known = self._initial_codes(batch, T, known, device)
+        start_scores = initial_scores(None if known is None else known.frames, batch, T,
+                                      self.scheduler.num_units(T), device)
+        to_generate = int((start_scores != KEEP_SCORE).sum(-1).max())  # the loop's only host sync
+        if to_generate == 0:
+            raise UsageError("nothing to generate: every frame is already given")
+        cross_cache = self.condition_cache(guidance.condition)
         done, total = 0, sum(steps)
         for stage, num_steps in enumerate(steps):
-            scores = initial_scores(None if known is None else known.frames, batch, T,
-                                    self.scheduler.num_units(T), device)
-            to_generate = int((scores != KEEP_SCORE).sum(-1).max())
-            if to_generate == 0:
-                raise UsageError("nothing to generate: every frame is already given")
-            for step in range(num_steps):
-                scores = self._step(codes, stage, step, num_steps, scores, to_generate, guidance, known,
-                                    cross_cache, generator)
+            scores = start_scores
+            for plan in plan_stage(self.scheduler, guidance, num_steps, to_generate):
+                scores = self._step(codes, stage, plan, num_steps, scores, guidance, known, cross_cache, generator)
                 done += 1
                 if self.callback is not None:
                     self.callback(done, total)
         return codes
 
-    def _step(self, codes: torch.Tensor, stage: int, step: int, num_steps: int, scores: torch.Tensor,
-              to_generate: int, guidance: Guidance, known: Known | None, cross_cache: list,
+    def _initial_codes(self, batch: int, T: int, known: Known | None,
+                       device: torch.device) -> tuple[torch.Tensor, Known | None]:
+        """All-masked codes [B, K, T] with the known frames filled in, and ``known`` cut to T."""
+        config = self.model.config
+        codes = torch.full((batch, config.num_codebooks, T), config.mask_id, dtype=torch.long, device=device)
+        if known is None:
+            return codes, None
+        known = Known(known.codes[..., :T].to(device), known.frames[:, :T].to(device))
+        codes = torch.where(known.frames[:, None], known.codes, codes)
+        # Checked once here, so the forwards need not read the codes back at every step.
+        if codes.min() < 0 or codes.max() > config.mask_id:
+            raise UsageError(f"known codes must lie in [0, {config.mask_id}]")
+        return codes, known
+
+    def _step(self, codes: torch.Tensor, stage: int, plan: StepPlan, num_steps: int, scores: torch.Tensor,
+              guidance: Guidance, known: Known | None, cross_cache: list | None,
               generator: torch.Generator | None) -> torch.Tensor:
         """One decoding step of one stage, in place on ``codes`` [B, K, T]; returns the new unit scores."""
         T = codes.shape[-1]
         mask_id = self.model.config.mask_id
 
         # 1. mask: re-mask the least confident units at this step's rate
-        mask_rate = self.scheduler.mask_rate(torch.linspace(0, 1, num_steps)[step])
-        num_masked = self.scheduler.num_to_mask(step, num_steps, to_generate)
-        token_mask = self.scheduler.decode_mask(scores, num_masked, T)  # [B, T]
+        token_mask = self.scheduler.decode_mask(scores, plan.num_masked, T)  # [B, T]
         stage_tokens = codes[:, stage].masked_fill(token_mask, mask_id)
         if known is not None:
             stage_tokens = torch.where(known.frames, known.codes[:, stage], stage_tokens)
         codes[:, stage] = stage_tokens
 
         # 2. forward and guidance
-        logits = self._guided_logits(codes, stage, guidance, mask_rate, cross_cache)  # [B, T, card]
+        logits = self._guided_logits(codes, stage, plan.coefficient, guidance, cross_cache)  # [B, T, card]
 
         # 3. sample, fill the masked positions, score what was generated
-        tokens, probs = self.sampler(logits, step, num_steps, generator=generator)  # [B, T], [B, T]
+        tokens, probs = self.sampler(logits, plan.step, num_steps, generator=generator)  # [B, T], [B, T]
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
-        if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, step):
+        if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
             rescored = self.rescorer.token_probs(codes, guidance.texts)[:, stage].to(probs)
             probs = self.rescorer.weight * probs + (1 - self.rescorer.weight) * rescored  # paper Eq. 5
         generated = units_generated(token_mask, still_masked, scores.shape[-1])
         return self.scheduler.unit_scores(probs, self.sampler.span_scoring).masked_fill(~generated, KEEP_SCORE)
 
-    def _guided_logits(self, codes: torch.Tensor, stage: int, guidance: Guidance, mask_rate: torch.Tensor,
-                       cross_cache: list) -> torch.Tensor:
+    # -- the transformer call ------------------------------------------------------------------
+    def _guided_logits(self, codes: torch.Tensor, stage: int, coefficient: float, guidance: Guidance,
+                       cross_cache: list | None) -> torch.Tensor:
         """Logits of the current stage [B, T, card], guided when guidance is on."""
-        if not guidance.guided:
-            return self.model(codes, guidance.condition, stage, stage_only=True, cross_cache=cross_cache)[:, 0]
         B = codes.shape[0]
-        logits = self.model(torch.cat([codes, codes]), guidance.condition, stage, stage_only=True,
-                            cross_cache=cross_cache)[:, 0]
-        return guide(logits, B, guidance.coefficient(mask_rate))
+        if not guidance.guided:
+            return self.transformer_logits(codes, stage, guidance.condition, cross_cache)
+        if coefficient == 1 and self.options.skip_unit_guidance:
+            # null + (cond - null) * 1 is the conditional logits (to float rounding): skip the null rows.
+            return self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B))
+        logits = self.transformer_logits(torch.cat([codes, codes]), stage, guidance.condition, cross_cache)
+        return guide(logits, B, coefficient)
+
+    def condition_cache(self, condition: torch.Tensor) -> list | None:
+        """The condition's cross-attention keys/values for the whole generation (None when switched off)."""
+        if not self.options.cross_cache:
+            return None
+        with self._autocast(condition.device):
+            return self.model.cross_attention_cache(condition)
+
+    def transformer_logits(self, codes: torch.Tensor, stage: int, condition: torch.Tensor,
+                           cross_cache: list | None) -> torch.Tensor:
+        """The transformer's float32 logits of ``stage`` [R, T, card] for ``codes`` [R, K, T].
+
+        The decoder's only call into the transformer (benchmarks time it by overriding this).
+        """
+        stage_only = self.options.stage_only
+        with self._autocast(codes.device):
+            logits = self._transformer()(codes, None if cross_cache is not None else condition, stage,
+                                         stage_only=stage_only, cross_cache=cross_cache, **self._switches)
+        return (logits[:, 0] if stage_only else logits[:, stage]).float()
+
+    def _transformer(self) -> Callable[..., torch.Tensor]:
+        """The model, or its torch.compile'd version (built once per decoder; dynamo caches the graphs)."""
+        if not self.options.compile:
+            return self.model
+        if self._compiled is None:
+            mode = "reduce-overhead" if self.options.cuda_graphs else None
+            self._compiled = torch.compile(self.model, mode=mode, backend=self.options.compile_backend)
+        return self._compiled
+
+    @property
+    def _switches(self) -> dict[str, bool]:
+        """The transformer's own speed keywords, passed only to models that take them.
+
+        Wrappers that implement just the engine's model contract (``stage_only``, ``cross_cache``)
+        are called without them. Worked out once per decoder, not at every step.
+        """
+        if self._model_switches is None:
+            switches = {"blocked_attention": self.options.blocked_attention,
+                        "check_values": self.options.check_every_step}
+            parameters = inspect.signature(getattr(self.model, "forward", self.model)).parameters
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+                switches = {name: value for name, value in switches.items() if name in parameters}
+            self._model_switches = switches
+        return self._model_switches
+
+    def _autocast(self, device: torch.device) -> ContextManager:
+        """torch.autocast at the requested precision, or nothing."""
+        if self.options.autocast is None:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.options.autocast == "bf16" else torch.float16
+        return torch.autocast(device.type, dtype=dtype)
