@@ -57,8 +57,10 @@ class HybridConfig(BaseModel):
                                                              "from 1 frame to this many seconds")
     prefix_prob: float = Field(0.5, ge=0, le=1, description="training: share of batches that get an "
                                                             "autoregressive prefix (the rest train plain MAGNeT)")
-    ar_loss_weight: float = Field(1.0, ge=0, description="training: weight of the autoregressive prefix loss "
-                                                         "next to the masked loss")
+    ar_loss_weight: float = Field(0.25, ge=0, description=(
+        "training: weight of a prefix token's cross-entropy next to a masked token's in the loss (a weighted "
+        "mean over every scored token); 0.25 = 1/K for 4 codebooks, so a prefix frame (K tokens) weighs "
+        "about what a masked frame (1 token of one stage) does"))
 
     @field_validator("autoregressive")
     @classmethod

@@ -127,12 +127,15 @@ class MagnetLM(nn.Module):
         self.conditioner = conditioner
 
     def forward(self, codes: torch.Tensor, texts: Sequence[str | None], stage: int,
-                condition_length: int | None = None) -> torch.Tensor:
-        """Logits [B, 1, T, card] of ``stage`` for ``codes`` [B, K, T] conditioned on ``texts``."""
+                condition_length: int | None = None, causal_prefix: int = 0) -> torch.Tensor:
+        """Logits [B, 1, T, card] of ``stage`` for ``codes`` [B, K, T] conditioned on ``texts``.
+
+        With a ``causal_prefix`` (Hybrid-MAGNeT, `magnetkit.hybrid.objective`) every head: [B, K, T, card].
+        """
         condition = self.conditioner(list(texts)).embeddings  # [B, L, D]; None rows are the null condition
         if condition_length is not None:
             condition = F.pad(condition, (0, 0, 0, condition_length - condition.shape[1]))  # zeros, as Condition.cat
-        return self.model(codes, condition, stage, stage_only=True)
+        return self.model(codes, condition, stage, stage_only=not causal_prefix, causal_prefix=causal_prefix)
 
 
 def build_modules(recipe: Recipe, weights: Any = None) -> tuple[MagnetTransformer, nn.Module]:

@@ -26,6 +26,7 @@ from torch import nn
 
 from magnetkit.checkpoint import save_checkpoint
 from magnetkit.errors import MagnetkitError, RecipeError
+from magnetkit.hybrid.objective import draw_prefix_frames, hybrid_loss_sum, scored_tokens
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.loading import check_model_matches
 from magnetkit.recipe import Recipe
@@ -216,12 +217,15 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     stage = draw_stage(config.seed, step, run.recipe.model.num_codebooks)
     batches = [run.stream.rows(rows) for rows in micro_batches(run)]
     length = condition_length(run, [text for batch in batches for text in batch.texts])
+    prefix = draw_prefix_frames(run.recipe.hybrid, config.seed, step, batches[0].codes.shape[-1],
+                                run.recipe.model.frame_rate, run.scheduler.span_len)  # Hybrid-MAGNeT; 0 = plain
     # The loss is normalised by the masked tokens of the whole global batch (see the module doc).
-    tokens = all_sum(sum((b.spans & b.valid).sum() for b in batches).to(world.device, torch.float32))
+    tokens = all_sum(sum(scored_tokens(b.spans, b.valid, prefix, run.recipe.model.num_codebooks, run.recipe.hybrid)
+                         for b in batches).to(world.device, torch.float32))
     total = torch.zeros((), device=world.device)
     for index, batch in enumerate(batches):
         with gradient_sync(run.lm, sync=index == len(batches) - 1):
-            ce = stage_loss(run, batch, stage, length)
+            ce = stage_loss(run, batch, stage, length, prefix)
             run.scaler.scale(ce * world.size / tokens.clamp(min=1)).backward()
         total += ce.detach()
     lr = run.optimizer.param_groups[0]["lr"]
@@ -250,9 +254,16 @@ def condition_length(run: Run, texts: list[str | None]) -> int:
     return all_max(longest, run.world.device)
 
 
-def stage_loss(run: Run, batch: Any, stage: int, length: int) -> torch.Tensor:
-    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (paper §3.1)."""
+def stage_loss(run: Run, batch: Any, stage: int, length: int, prefix: int = 0) -> torch.Tensor:
+    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (paper §3.1).
+
+    With an autoregressive ``prefix`` of that many frames: the Hybrid-MAGNeT objective (§3.4).
+    """
     device = run.world.device
+    if prefix:
+        with run.autocast():
+            return hybrid_loss_sum(run.lm, batch, stage, prefix, run.recipe.model.mask_id, run.recipe.hybrid,
+                                   device, condition_length=length)
     codes = batch.codes.to(device)
     inputs, loss_mask = mask_inputs(codes, batch.spans.to(device), batch.valid.to(device), stage,
                                     run.recipe.model.mask_id)

@@ -56,7 +56,10 @@ def test_objective_has_both_parts_and_plain_batches_have_no_prefix_loss():
     hybrid = hybrid_loss(model, codes, condition, scheduler, config, prefix_frames=7, stage=2,
                          generator=torch.Generator().manual_seed(0))
     assert hybrid.prefix_frames == 7 and hybrid.stage == 2
-    torch.testing.assert_close(hybrid.loss.detach(), hybrid.masked + 0.5 * hybrid.autoregressive)
+    expected_loss = (hybrid.masked_sum + 0.5 * hybrid.autoregressive_sum) / (hybrid.masked_count
+                                                                           + 0.5 * hybrid.autoregressive_count)
+    torch.testing.assert_close(hybrid.loss, expected_loss)
+    assert int(hybrid.autoregressive_count) == 2 * 7 * K
     assert 0 < float(hybrid.autoregressive) < 10 and 0 < float(hybrid.masked) < 10
     plain = hybrid_loss(model, codes, condition, scheduler, config, prefix_frames=0, stage=0)
     assert float(plain.autoregressive) == 0 and plain.loss.requires_grad
@@ -80,7 +83,9 @@ def test_objective_scores_neither_padding_nor_unmasked_positions():
                       stage=1, spans=spans, valid=valid)
     assert int(out.masked_count) == 5 + 3  # frames 7..11 of row 0, 7..9 of row 1
     assert int(out.autoregressive_count) == 2 * 7 * K - K  # every prefix code but row 0's frame 5
-    torch.testing.assert_close(out.loss.detach(), out.masked_sum.detach() / 8 + out.autoregressive_sum.detach() / 52)
+    weight = HybridConfig().ar_loss_weight
+    torch.testing.assert_close(out.loss, (out.masked_sum + weight * out.autoregressive_sum) / (8 + weight * 52))
+    torch.testing.assert_close(out.masked, out.masked_sum.detach() / 8)
 
 
 def test_prefix_lengths_follow_the_recipe():
