@@ -19,7 +19,8 @@ def test_every_10_second_music_model_has_a_rescored_variant_and_official_recipes
     for official in ("magnet-small-10secs", "magnet-medium-10secs"):
         assert load_recipe(official).rescorer is None
         assert (RECIPES_DIR / f"{official}-rescored.yaml") in RESCORED
-    assert len(HYBRID) >= 1
+    assert any(load_recipe(p).hybrid.autoregressive is None for p in HYBRID)  # a single-model training recipe
+    assert any(load_recipe(p).hybrid.autoregressive is not None for p in HYBRID)  # a two-model one
 
 
 @pytest.mark.parametrize("path", RESCORED + HYBRID, ids=lambda p: p.stem)
@@ -33,6 +34,8 @@ def test_recipe_validates_offline_and_documents_itself(path):
     if path in RESCORED:
         assert recipe.rescorer.name == "musicgen" and 0 < recipe.rescorer.config.weight < 1
         assert "magnetkit generate" in command and recipe.hybrid is None
+    elif recipe.hybrid.autoregressive is None:  # single-model Hybrid-MAGNeT: trained, then generated
+        assert recipe.train is not None and "magnetkit train" in command and "python -m magnetkit.hybrid" in command
     else:
         assert recipe.hybrid.autoregressive.name == "musicgen" and "python -m magnetkit.hybrid" in command
         assert recipe.hybrid.autoregressive.config.model.startswith("facebook/musicgen-")
