@@ -21,21 +21,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-
-from magnetkit.hybrid import HybridConfig, HybridGenerator, decode_prefix  # noqa: E402
-from magnetkit.model.config import ModelConfig  # noqa: E402
-from magnetkit.model.transformer import MagnetTransformer  # noqa: E402
-from magnetkit.pipeline import Pipeline  # noqa: E402
-from magnetkit.plugins import register_plugin, unregister_plugin  # noqa: E402
-from magnetkit.recipe import load_recipe  # noqa: E402
-from magnetkit.testing import FakeCodec, FakeCodecConfig, FakeConditioner, FakePlugin  # noqa: E402
+from magnetkit.hybrid import HybridConfig, HybridGenerator, decode_prefix
+from magnetkit.model.config import ModelConfig
+from magnetkit.model.transformer import MagnetTransformer
+from magnetkit.pipeline import Pipeline
+from magnetkit.plugins import register_plugin, unregister_plugin
+from magnetkit.recipe import load_recipe
+from magnetkit.testing import FakeCodec, FakeCodecConfig, FakeConditioner, FakePlugin
 
 CARD, CODEBOOKS, TEXT = 64, 4, "an upbeat electronic track with a catchy synth lead"
 
@@ -107,13 +105,16 @@ def modes(args: argparse.Namespace, musicgen_dir: Path) -> dict[str, Callable[[]
         plain.decode(torch.zeros(len(texts), CODEBOOKS, frames, dtype=torch.long))
         return time.perf_counter() - started
 
+    def hybrid(generator: HybridGenerator, seconds: float) -> Callable[[], float]:
+        return lambda: generator.generate(texts, prefix_seconds=seconds, seed=0).autoregressive_seconds
+
     return {
         "MAGNeT": lambda: plain.generate(texts, seed=0) and 0.0,
         "MAGNeT + MusicGen rescoring": lambda: rescored.generate(texts, seed=0) and 0.0,
-        "hybrid, MusicGen 1 s + MAGNeT": lambda: two.generate(texts, prefix_seconds=1.0, seed=0).autoregressive_seconds,
-        "hybrid, MusicGen 3 s + MAGNeT": lambda: two.generate(texts, prefix_seconds=3.0, seed=0).autoregressive_seconds,
-        "Hybrid-MAGNeT (one model), 1 s": lambda: one.generate(texts, prefix_seconds=1.0, seed=0).autoregressive_seconds,
-        "Hybrid-MAGNeT (one model), 3 s": lambda: one.generate(texts, prefix_seconds=3.0, seed=0).autoregressive_seconds,
+        "hybrid, MusicGen 1 s + MAGNeT": hybrid(two, 1.0),
+        "hybrid, MusicGen 3 s + MAGNeT": hybrid(two, 3.0),
+        "Hybrid-MAGNeT (one model), 1 s": hybrid(one, 1.0),
+        "Hybrid-MAGNeT (one model), 3 s": hybrid(one, 3.0),
         "MusicGen alone (autoregressive)": musicgen_alone,
     }
 

@@ -34,7 +34,30 @@ _EXPORTS = {
     "PrefixedRescorer": "magnetkit.hybrid.single",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AutoregressiveModel",
+    "AutoregressiveSection",
+    "AutoregressiveSession",
+    "HybridConfig",
+    "HybridGeneration",
+    "HybridGenerator",
+    "HybridLoss",
+    "MagnetSession",
+    "PrefixedModel",
+    "PrefixedRescorer",
+    "check_token_space",
+    "decode_prefix",
+    "delay",
+    "hybrid_loss",
+    "load_hybrid",
+    "pattern_mask",
+    "prefix_block",
+    "sample_prefix_frames",
+    "sample_top_k",
+    "teacher_forcing_inputs",
+    "token_space_problems",
+    "undelay",
+]
 
 
 def __getattr__(name: str) -> Any:

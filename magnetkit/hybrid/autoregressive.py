@@ -7,7 +7,8 @@ module owns everything else: the pattern, classifier-free guidance and the sampl
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 

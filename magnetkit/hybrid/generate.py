@@ -13,8 +13,8 @@ from __future__ import annotations
 import inspect
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
@@ -58,7 +58,7 @@ class HybridGenerator:
                               where="hybrid.autoregressive")
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline, config: HybridConfig | None = None) -> "HybridGenerator":
+    def from_pipeline(cls, pipeline: Pipeline, config: HybridConfig | None = None) -> HybridGenerator:
         """Build the autoregressive model the ``hybrid`` section names (if any) next to ``pipeline``."""
         from magnetkit.registry import get_registry
 
@@ -109,7 +109,7 @@ class HybridGenerator:
         if not duration > 0 or not prefix_seconds > 0:
             raise UsageError(f"duration and prefix_seconds must be > 0, got {duration} and {prefix_seconds}")
         frames = max(int(duration * pipe.frame_rate), 1)
-        prefix_frames = max(int(round(prefix_seconds * pipe.frame_rate)), 1)
+        prefix_frames = max(round(prefix_seconds * pipe.frame_rate), 1)
         if prefix_frames >= frames:
             raise UsageError(f"the autoregressive prefix ({prefix_seconds:g} s) must be shorter than the "
                              f"duration ({duration:g} s)")

@@ -13,8 +13,9 @@ whole global batch the way the training loop does (`scored_tokens`, `hybrid_loss
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -113,8 +114,10 @@ def hybrid_loss_sums(logits: torch.Tensor, codes: torch.Tensor, layout: HybridIn
     masked_sum = F.cross_entropy(stage_logits[layout.scored].float(), rest[layout.scored], reduction="sum")
     scored = layout.prefix_scored
     prefix_logits = logits[:, :, :max(layout.width - 1, 0)]  # [B, K, P + K - 1, card]
-    autoregressive_sum = (F.cross_entropy(prefix_logits[scored].float(), layout.prefix_targets[scored],
-                                          reduction="sum") if layout.width else logits.new_zeros((), dtype=torch.float32))
+    autoregressive_sum = logits.new_zeros((), dtype=torch.float32)
+    if layout.width:
+        autoregressive_sum = F.cross_entropy(prefix_logits[scored].float(), layout.prefix_targets[scored],
+                                             reduction="sum")
     return masked_sum, layout.scored.sum(), autoregressive_sum, scored.sum()
 
 

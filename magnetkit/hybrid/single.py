@@ -12,7 +12,7 @@ ordinary MAGNeT engine, through `PrefixedModel`, which puts the finished block i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -74,12 +74,15 @@ class PrefixedModel:
         return self.model.cross_attention_cache(condition)
 
     def __call__(self, codes: torch.Tensor, condition: torch.Tensor | None, stage: int, *,
-                 stage_only: bool = False, cross_cache: CrossCache | None = None) -> torch.Tensor:
-        """Logits of ``codes`` [R, K, T] (R a multiple of B: guidance rows) behind the prefix block."""
+                 stage_only: bool = False, cross_cache: CrossCache | None = None, **switches: bool) -> torch.Tensor:
+        """Logits of ``codes`` [R, K, T] (R a multiple of B: guidance rows) behind the prefix block.
+
+        ``switches`` (the engine's speed options) go to the transformer unchanged.
+        """
         block = self.block.repeat(codes.shape[0] // self.block.shape[0], 1, 1)
         width = block.shape[-1]
         logits = self.model(torch.cat([block, codes], dim=-1), condition, stage, stage_only=stage_only,
-                            cross_cache=cross_cache, causal_prefix=width)
+                            cross_cache=cross_cache, causal_prefix=width, **switches)
         return logits[:, :, width:]
 
 

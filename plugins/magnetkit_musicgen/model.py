@@ -12,7 +12,8 @@ MAGNeT's mask), so codebooks MAGNeT has not decoded yet reach MusicGen as its sp
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field

@@ -15,8 +15,15 @@ def tiny_musicgen(folder: str | Path, *, cardinality: int = 64, num_codebooks: i
     4 codebooks of 64). EnCodec's codebooks are filled with random values (a random EnCodec has
     all-zero codebooks); the ByT5 tokenizer needs no vocabulary file.
     """
-    from transformers import (ByT5Tokenizer, EncodecConfig, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, T5Config)
+    from transformers import (
+        ByT5Tokenizer,
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
     tokenizer = ByT5Tokenizer()
     text = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
     frame_rate = sample_rate // int(torch.tensor(hop).prod())

@@ -2,8 +2,7 @@
 
 import torch
 
-from magnetkit.hybrid.pattern import (delay, delayed_columns, pattern_mask, prefix_block, teacher_forcing_inputs,
-                                      undelay)
+from magnetkit.hybrid.pattern import delay, delayed_columns, pattern_mask, prefix_block, teacher_forcing_inputs, undelay
 
 S = 99  # a special token (above every code used here)
 
@@ -21,7 +20,8 @@ def test_teacher_forcing_and_prefix_block_start_with_the_special_column():
     codes = torch.arange(12).reshape(1, 3, 4)
     inputs = teacher_forcing_inputs(codes, S)
     assert inputs.shape == (1, 3, 6)  # start column + T + K - 2 delayed columns
-    assert torch.equal(inputs[..., 0], torch.full((1, 3), S)) and torch.equal(inputs[..., 1:], delay(codes, S)[..., :-1])
+    assert torch.equal(inputs[..., 0], torch.full((1, 3), S))
+    assert torch.equal(inputs[..., 1:], delay(codes, S)[..., :-1])
     block = prefix_block(codes, S)
     assert block.shape == (1, 3, 7) and torch.equal(block[..., 1:], delay(codes, S))  # the last column is kept
 

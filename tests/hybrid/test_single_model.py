@@ -5,8 +5,15 @@ import torch
 from hybrid_helpers import CARD, make_pipeline, tiny_model
 
 from magnetkit.errors import UsageError
-from magnetkit.hybrid import (HybridConfig, HybridGenerator, MagnetSession, decode_prefix, hybrid_loss,
-                              prefix_block, sample_prefix_frames)
+from magnetkit.hybrid import (
+    HybridConfig,
+    HybridGenerator,
+    MagnetSession,
+    decode_prefix,
+    hybrid_loss,
+    prefix_block,
+    sample_prefix_frames,
+)
 from magnetkit.hybrid.pattern import delay, pattern_mask
 from magnetkit.registry import build
 

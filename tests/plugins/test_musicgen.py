@@ -4,6 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from magnetkit_musicgen import MusicgenConfig, MusicgenModel, build_musicgen
+from magnetkit_musicgen.testing import save_codec, tiny_musicgen
 
 from magnetkit.errors import CheckpointError, HubUnavailableError, RecipeError
 from magnetkit.hybrid import HybridConfig, decode_prefix
@@ -11,8 +13,6 @@ from magnetkit.model.config import ModelConfig
 from magnetkit.recipe import load_recipe
 from magnetkit.registry import get_registry
 from magnetkit.testing import FakeCodec, FakeCodecConfig
-from magnetkit_musicgen import MusicgenConfig, MusicgenModel, build_musicgen
-from magnetkit_musicgen.testing import save_codec, tiny_musicgen
 
 CARD, K = 64, 4
 TEXTS = ["happy rock", "sad slow piano"]
@@ -140,7 +140,7 @@ def test_a_different_token_space_is_refused_with_every_mismatch(folder):
 
 
 def test_an_encodec_with_other_codebooks_is_refused(folder, tmp_path):
-    from magnetkit_encodec import factory, EncodecCodecConfig
+    from magnetkit_encodec import EncodecCodecConfig, factory
 
     same = factory(EncodecCodecConfig(model=str(save_codec(folder, tmp_path / "same"))))
     assert build_musicgen(MusicgenConfig(model=str(folder)), pipeline=system(codec=same)).cardinality == CARD
