@@ -49,6 +49,9 @@ class HybridGenerator:
         self.pipeline = pipeline
         self.config = config or pipeline.recipe.hybrid or HybridConfig()
         self.autoregressive = autoregressive
+        if autoregressive is None and self.config.autoregressive is not None:
+            raise UsageError(f"the hybrid section names an autoregressive model ({self.config.autoregressive.name!r}): "
+                             "build with HybridGenerator.from_pipeline, or load_hybrid")
         if autoregressive is not None:
             if not isinstance(autoregressive, AutoregressiveModel):
                 raise UsageError(f"{type(autoregressive).__name__} cannot decode a prefix autoregressively "

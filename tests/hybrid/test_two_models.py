@@ -72,6 +72,8 @@ def test_clear_errors(fakes, musicgen_dir, prefer_low):
     hybrid = HybridGenerator.from_pipeline(make_pipeline(recipe=hybrid_recipe(musicgen_dir)))
     with pytest.raises(UsageError, match="must be shorter than the duration"):
         hybrid.generate(TEXTS, duration=0.3)
+    with pytest.raises(UsageError, match="build with HybridGenerator.from_pipeline"):
+        HybridGenerator(make_pipeline(recipe=hybrid_recipe(musicgen_dir)))
     with pytest.raises(UsageError, match="cannot decode a prefix"):
         HybridGenerator.from_pipeline(make_pipeline(recipe={"hybrid": {"autoregressive": {"name": "prefer_low"}}}))
     with pytest.raises(RecipeError, match="hybrid.autoregressive: unknown rescorer 'nope'"):
