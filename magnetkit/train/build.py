@@ -133,9 +133,14 @@ class MagnetLM(nn.Module):
         With a ``causal_prefix`` (Hybrid-MAGNeT, `magnetkit.hybrid.objective`) every head: [B, K, T, card].
         """
         condition = self.conditioner(list(texts)).embeddings  # [B, L, D]; None rows are the null condition
-        if condition_length is not None:
-            condition = F.pad(condition, (0, 0, 0, condition_length - condition.shape[1]))  # zeros, as Condition.cat
+        if condition_length is not None:  # zeros, as Condition.cat pads (never cut: max with 0)
+            condition = F.pad(condition, (0, 0, 0, max(0, condition_length - condition.shape[1])))
         return self.model(codes, condition, stage, stage_only=not causal_prefix, causal_prefix=causal_prefix)
+
+    def example_inputs(self, device: torch.device) -> tuple[torch.Tensor, list[str | None], int]:
+        """The smallest valid input: one fully masked frame, the null condition, stage 0."""
+        config = self.model.config
+        return torch.full((1, config.num_codebooks, 1), config.mask_id, device=device), [None], 0
 
 
 def build_modules(recipe: Recipe, weights: Any = None) -> tuple[MagnetTransformer, nn.Module]:

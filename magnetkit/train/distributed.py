@@ -117,16 +117,25 @@ def gather_objects(obj: Any) -> list[Any]:
 def wrap(module: nn.Module, kind: str, world: World, param_dtype: torch.dtype | None) -> nn.Module:
     """``module`` made data-parallel: DDP, or FSDP (weights, gradients and optimizer state sharded).
 
-    FSDP shards the whole module as one unit: the transformer computes every layer's
-    cross-attention keys before running the layers (a cache it reuses when decoding), so a layer's
-    weights are needed outside its own forward. Weights are gathered for each forward and
-    backward; at rest every process holds 1/N of them, of their gradients and of AdamW's state.
+    FSDP shards the conditioner on its own (so it can be gathered cheaply to measure captions)
+    and the transformer as one unit: the transformer computes every layer's cross-attention keys
+    before running the layers (a cache it reuses when decoding), so a layer's weights are needed
+    outside its own forward. Weights are gathered for each forward and backward; at rest every
+    process holds 1/N of them, of their gradients and of AdamW's state.
     A group of one is left unwrapped for DDP: there is nothing to synchronise.
     """
     if kind == "fsdp":
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        return fully_shard(module, mp_policy=MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32))
+        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+        fully_shard(module.conditioner, mp_policy=policy)
+        module = fully_shard(module, mp_policy=policy)
+        # FSDP takes the first module to run forward as its root: make that the whole module,
+        # before anything calls the conditioner on its own.
+        with torch.no_grad():
+            module(*module.example_inputs(world.device))
+        module.reshard()  # no backward follows to free the root's gathered weights
+        return module
     if world.size == 1:
         return module
     from torch.nn.parallel import DistributedDataParallel
@@ -148,7 +157,7 @@ def gradient_sync(module: nn.Module, sync: bool) -> contextlib.AbstractContextMa
 
 @contextlib.contextmanager
 def unsharded(module: nn.Module) -> Iterator[None]:
-    """Whole parameters of an FSDP root, to call its submodules outside its forward (else nothing)."""
+    """Whole parameters of an FSDP module, to call it outside the root's forward (else nothing); collective."""
     if not hasattr(module, "unshard"):
         yield
         return

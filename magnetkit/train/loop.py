@@ -99,6 +99,7 @@ class Run:
     start_step: int = 0  # where this invocation started (after a resume: the checkpoint's step)
     saved_step: int = -1
     window: list[dict[str, Any]] = field(default_factory=list)  # step metrics since the last log line
+    text_lengths: dict[str | None, int] = field(default_factory=dict)  # condition length of each caption
     codec: Any = None  # built on first use, for samples
 
 
@@ -246,12 +247,29 @@ def micro_batches(run: Run) -> list[range]:
 
 
 def condition_length(run: Run, texts: list[str | None]) -> int:
-    """The longest condition among ``texts`` of every process: the padding of the whole batch."""
-    longest = 1
-    with torch.no_grad(), unsharded(run.lm):
-        for start in range(0, len(texts), 64):
-            longest = max(longest, unwrap(run.lm).conditioner(texts[start:start + 64]).embeddings.shape[1])
-    return all_max(longest, run.world.device)
+    """The longest condition among ``texts`` of every process: the padding of the whole global batch.
+
+    A text's length depends only on the text, so it is measured once (in eval mode: without word
+    dropout, the longest it can be) and remembered.
+    """
+    conditioner = unwrap(run.lm).conditioner
+    missing = [text for text in dict.fromkeys(texts) if text not in run.text_lengths]
+    with torch.no_grad(), unsharded(conditioner), evaluating(conditioner):
+        for text in missing:
+            # .forward, not __call__: FSDP's hooks expect every process to run the same calls.
+            run.text_lengths[text] = conditioner.forward([text]).embeddings.shape[1]
+    return all_max(max(run.text_lengths[text] for text in texts), run.world.device)
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the duration, then back to its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def stage_loss(run: Run, batch: Any, stage: int, length: int, prefix: int = 0) -> torch.Tensor:
