@@ -1,0 +1,83 @@
+"""The pieces of a step: masking (paper §3.1), the summed loss, the schedule, the EMA, atomic checkpoint folders."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from magnetkit.train.checkpointing import list_checkpoints, prune, write_folder
+from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
+from magnetkit.train.optim import EMA, lr_factor
+
+MASK = 16
+
+
+def test_mask_keeps_earlier_stages_masks_the_stage_on_spans_and_later_stages_fully():
+    codes = torch.randint(0, 16, (2, 4, 6))
+    spans = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 0]], dtype=torch.bool)
+    valid = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    inputs, loss_mask = mask_inputs(codes, spans, valid, stage=1, mask_id=MASK)
+    assert inputs[:, 0, :4].equal(codes[:, 0, :4])  # stage 0 kept (where valid)
+    assert (inputs[:, 1][spans] == MASK).all() and inputs[:, 1][~spans & valid].equal(codes[:, 1][~spans & valid])
+    assert (inputs[:, 2:] == MASK).all()
+    assert (inputs[1, :, 4:] == MASK).all()  # padding is masked everywhere
+    assert loss_mask.equal(spans & valid)  # and never scored
+
+
+def test_loss_is_the_sum_over_masked_positions_of_the_stage():
+    logits = torch.randn(2, 1, 5, 16)
+    targets = torch.randint(0, 16, (2, 5))
+    mask = torch.rand(2, 5) > 0.5
+    expected = sum(F.cross_entropy(logits[b, 0, t], targets[b, t], reduction="sum")
+                   for b in range(2) for t in range(5) if mask[b, t])
+    torch.testing.assert_close(cross_entropy_sum(logits, targets, mask), expected)
+
+
+def test_stage_is_uniform_and_a_function_of_seed_and_step():
+    stages = [draw_stage(0, step, 4) for step in range(400)]
+    assert stages == [draw_stage(0, step, 4) for step in range(400)]
+    assert all(60 < stages.count(k) < 140 for k in range(4))
+
+
+def test_warmup_then_cosine():
+    assert lr_factor(0, 10, 100, 0.0) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.0) == pytest.approx(1.0)
+    assert lr_factor(10, 10, 100, 0.0) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, 0.0) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(0, 0, 100, 0.0) == pytest.approx(1.0)
+
+
+def test_ema_is_bias_corrected_and_swaps_in_and_out():
+    module = nn.Linear(2, 2)
+    ema = EMA(module, decay=0.5)
+    with torch.no_grad():
+        module.weight.fill_(2.0)
+    ema.update(module)  # the first update copies the weights
+    assert ema.state["weight"].eq(2.0).all()
+    with torch.no_grad():
+        module.weight.fill_(4.0)
+    ema.update(module)  # count 1.5: moves 2/3 of the way
+    assert ema.state["weight"].allclose(torch.full((2, 2), 2 + 2 * 2 / 3))
+    with ema.applied(module):
+        assert module.weight.allclose(ema.state["weight"])
+    assert module.weight.eq(4.0).all()
+    restored = EMA(module, decay=0.5)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.count == 1.5 and restored.state["weight"].equal(ema.state["weight"])
+
+
+def test_a_checkpoint_folder_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "checkpoints" / "step-0000010"
+
+    def fail(folder):
+        (folder / "state.pt").write_bytes(b"half")
+        raise KeyboardInterrupt  # killed while writing
+
+    with pytest.raises(KeyboardInterrupt):
+        write_folder(target, fail)
+    assert not target.exists() and list((tmp_path / "checkpoints").iterdir()) == []
+    for step in (10, 20, 30):
+        write_folder(tmp_path / "checkpoints" / f"step-{step:07d}", lambda f: (f / "state.pt").write_bytes(b"x"))
+    prune(tmp_path, keep_last=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30]
