@@ -13,39 +13,19 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from magnetkit.errors import ComponentNotFoundError, RecipeError
 from magnetkit.hybrid.config import HybridConfig
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import KINDS, get_registry
+from magnetkit.section import Component
 from magnetkit.train.config import DataConfig, TrainConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
 # ------------------------------------------------------------------------------ the schema
-class Component(BaseModel):
-    """A component section: ``{name: <registry name>, <params...>}``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    _config: BaseModel | None = PrivateAttr(default=None)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The parameters as written (everything but ``name``)."""
-        return dict(self.model_extra or {})
-
-    @property
-    def config(self) -> BaseModel:
-        """The parameters validated by the component's own config model (after stage 2)."""
-        if self._config is None:
-            raise RuntimeError(f"component {self.name!r} has not been validated; use validate_recipe()")
-        return self._config
-
-
 class GenerationConfig(BaseModel):
     """How to decode: the parts of generation that are not a component's own parameters."""
 

@@ -15,10 +15,12 @@ EXAMPLES = """examples:
   magnetkit generate facebook/magnet-small-10secs "lofi beat" generation.duration=5 --seed 1
   magnetkit generate path/to/checkpoint "calm piano" --prompt-audio intro.wav generation.duration=8
   magnetkit generate magnet-small-10secs "jazz" --negative "drums" sampler.temperature=2.5 --codes-out codes.npy
+  magnetkit generate magnet-small-10secs-hybrid-musicgen "lofi beat" hybrid.prefix_seconds=1   (Hybrid-MAGNeT)
 """
 
 # First segments of ``key=value`` overrides: a positional argument starting like this is one.
-_OVERRIDE = re.compile(r"^(checkpoint|model|codec|conditioner|scheduler|sampler|rescorer|generation)(\.[\w]+)*=")
+_OVERRIDE = re.compile(r"^(checkpoint|model|codec|conditioner|scheduler|sampler|rescorer|generation|hybrid|data|train)"
+                       r"(\.[\w]+)*=")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -82,8 +84,16 @@ def run(args: argparse.Namespace) -> int:
     loaded = time.perf_counter() - started
     kwargs = dict(negative=args.negative, seed=args.seed, progress=False if args.quiet else None)
     if args.prompt_audio:
+        if pipeline.recipe.hybrid is not None:
+            raise UsageError("--prompt-audio continues audio with MAGNeT alone; it cannot be combined with a "
+                             "recipe's hybrid section")
         wav, sr = read_audio(args.prompt_audio)
         result = pipeline.continue_audio(wav[None].expand(len(texts), -1, -1), sr, texts, **kwargs)
+    elif pipeline.recipe.hybrid is not None:  # Hybrid-MAGNeT: an autoregressive prefix, then parallel
+        from magnetkit.hybrid import HybridGenerator
+
+        result = HybridGenerator.from_pipeline(pipeline).generate(texts, **kwargs)
+        print(f"{result.prefix_frames} frames decoded autoregressively in {result.autoregressive_seconds:.2f} s")
     else:
         result = pipeline.generate(texts, **kwargs)
     out = Path(args.out)

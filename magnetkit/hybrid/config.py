@@ -5,35 +5,19 @@ Every default of hybrid generation and of its training objective lives here, onc
 
 from __future__ import annotations
 
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from magnetkit.section import Component
 
-class AutoregressiveSection(BaseModel):
+
+class AutoregressiveSection(Component):
     """The two-model hybrid's autoregressive model: ``{name: <registered rescorer>, <params...>}``.
 
     Any registered rescorer that can also decode a prefix token by token (implements
     `magnetkit.hybrid.AutoregressiveModel`, as ``musicgen`` does) can be named here.
     """
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    _config: BaseModel | None = PrivateAttr(default=None)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The parameters as written (everything but ``name``)."""
-        return dict(self.model_extra or {})
-
-    @property
-    def config(self) -> BaseModel:
-        """The parameters validated by the component's own config model."""
-        if self._config is None:
-            raise RuntimeError(f"hybrid.autoregressive {self.name!r} has not been validated")
-        return self._config
 
 
 class HybridConfig(BaseModel):

@@ -35,7 +35,7 @@ def test_recipe_validates_offline_and_documents_itself(path):
         assert recipe.rescorer.name == "musicgen" and 0 < recipe.rescorer.config.weight < 1
         assert "magnetkit generate" in command and recipe.hybrid is None
     elif recipe.hybrid.autoregressive is None:  # single-model Hybrid-MAGNeT: trained, then generated
-        assert recipe.train is not None and "magnetkit train" in command and "python -m magnetkit.hybrid" in command
+        assert recipe.train is not None and "magnetkit train" in command and "magnetkit generate" in command
     else:
-        assert recipe.hybrid.autoregressive.name == "musicgen" and "python -m magnetkit.hybrid" in command
+        assert recipe.hybrid.autoregressive.name == "musicgen" and "magnetkit generate" in command
         assert recipe.hybrid.autoregressive.config.model.startswith("facebook/musicgen-")

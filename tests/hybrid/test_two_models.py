@@ -83,7 +83,7 @@ def test_clear_errors(fakes, musicgen_dir, prefer_low):
 
 
 def test_command_line_writes_files_and_reports_errors_in_one_line(fakes, musicgen_dir, tmp_path, capsys):
-    from magnetkit.hybrid.__main__ import main
+    from magnetkit.cli import main
 
     recipe = {"model": {"dim": 32, "num_heads": 2, "num_layers": 2, "cardinality": CARD, "segment_duration": 2.0},
               "codec": {"name": "fake", "cardinality": CARD}, "conditioner": {"name": "fake"},
@@ -91,11 +91,9 @@ def test_command_line_writes_files_and_reports_errors_in_one_line(fakes, musicge
               **hybrid_recipe(musicgen_dir)}
     path = tmp_path / "hybrid.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    assert main([str(path), "a tune", "hybrid.prefix_seconds=0.2", "-o", str(tmp_path / "out"), "--quiet",
-                 "--device", "cpu"]) == 0
-    assert (tmp_path / "out" / "00_a_tune.wav").is_file() and "10 frames autoregressively" in capsys.readouterr().out
-    del recipe["hybrid"]
-    path.write_text(yaml.safe_dump(recipe))
-    assert main([str(path), "a tune", "--device", "cpu"]) == 2
+    assert main(["generate", str(path), "a tune", "hybrid.prefix_seconds=0.2", "-o", str(tmp_path / "out"),
+                 "--quiet", "--device", "cpu"]) == 0
+    assert (tmp_path / "out" / "00_a_tune.wav").is_file() and "10 frames decoded autoregressively" in capsys.readouterr().out
+    assert main(["generate", str(path), "a tune", "hybrid.prefix_seconds=5", "--quiet", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "no hybrid section" in err and err.count("\n") == 1
+    assert err.startswith("error: ") and "must be shorter than the duration" in err and err.count("\n") == 1
