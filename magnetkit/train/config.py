@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class DataConfig(BaseModel):
@@ -72,8 +73,10 @@ class TrainConfig(BaseModel):
     progress: bool = Field(True, description="show a progress bar")
     export_audiocraft: bool = Field(False, description="also export the final model in audiocraft's format")
 
-    @model_validator(mode="after")
-    def _warmup_within_run(self) -> "TrainConfig":
-        if self.warmup_steps > self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must not exceed steps ({self.steps})")
-        return self
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup_within_run(cls, warmup: int, info: ValidationInfo) -> int:
+        steps = info.data.get("steps")
+        if steps is not None and warmup > steps:
+            raise PydanticCustomError("warmup", "must not exceed train.steps ({steps})", {"steps": steps})
+        return warmup

@@ -76,6 +76,8 @@ class TrainingStream:
         self.cfg_dropout = cfg_dropout
         self.usable = [i for i, entry in enumerate(tokens.entries) if entry.frames >= min_frames]
         self.too_short = len(tokens) - len(self.usable)
+        if not len(tokens):
+            raise UsageError(f"no training file could be encoded: {describe(tokens)}")
         if not self.usable:
             raise UsageError(f"no training file is long enough: all {len(tokens)} encoded files are shorter "
                              f"than {min_frames} frames (lower data.min_segment_ratio or model.segment_duration)")

@@ -160,13 +160,17 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
         ckpt.remove_leftovers(out_dir)
     latest = ckpt.latest_checkpoint(out_dir)
     start = 0 if latest is None else int(latest.name.split("-")[1])
-    run = Run(recipe, config, world, lm, optimizer, build_lr_schedule(optimizer, config), scaler, autocast, ema,
-              scheduler, stream, tokens.get("valid"),
-              MetricLog(out_dir, start, config.steps, enabled=world.is_main, tensorboard=config.tensorboard,
-                        progress=config.progress),
-              Exporter(recipe), out_dir)
-    run.log.echo(f"data: train {describe(tokens['train'], stream)}"
-                 + (f"; valid {describe(tokens['valid'])}" if "valid" in tokens else ""))
+    log = MetricLog(out_dir, start, config.steps, enabled=world.is_main, tensorboard=config.tensorboard,
+                    progress=config.progress)
+    log.echo(f"data: train {describe(tokens['train'], stream)}"
+             + (f"; valid {describe(tokens['valid'])}" if "valid" in tokens else ""))
+    valid = tokens.get("valid")
+    if valid is not None and len(valid) == 0:
+        log.echo("no validation file could be encoded: validation is off")
+        valid = None
+    run = Run(recipe=recipe, config=config, world=world, lm=lm, optimizer=optimizer,
+              lr_schedule=build_lr_schedule(optimizer, config), scaler=scaler, autocast=autocast, ema=ema,
+              scheduler=scheduler, stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
     if latest is not None:
         restore(run, latest)
     run.log.echo(summary(run, model, frames))
