@@ -76,3 +76,18 @@ def test_recipe_problems_are_reported_before_training(tmp_path, fakes):
     del recipe["data"]
     with pytest.raises(RecipeError, match="data: required for training"):
         train(write_recipe(tmp_path / "recipe.yaml", recipe))
+
+
+@pytest.mark.slow  # real EnCodec and T5 (tiny random ones): a few seconds
+def test_shipped_tiny_recipe_trains_with_real_codec_and_conditioner(tmp_path, tiny_dir):
+    manifest = write_dataset(tmp_path / "data", count=3, seconds=2.5)
+    final = train("train-tiny", [
+        f"data.train={manifest}", f"data.valid={manifest}", f"data.cache={tmp_path / 'tokens'}",
+        f"codec.model={tiny_dir / 'hf_encodec_32khz_random'}", f"conditioner.model={tiny_dir / 't5_random'}",
+        "train.steps=2", "train.batch_size=2", "train.warmup_steps=1", f"train.out_dir={tmp_path / 'run'}",
+        "train.progress=false", "train.tensorboard=false", "train.generate_every=2", "generation.decoding_steps=[2,1,1,1]",
+    ])
+    assert [step for step, _ in losses(tmp_path / "run", "valid")] == [2]
+    assert len(list((tmp_path / "run" / "samples" / "step-0000002").glob("*.wav"))) == 2
+    assert main(["generate", str(final), "a slow low sine arpeggio", "generation.decoding_steps=[2,1,1,1]",
+                 "-o", str(tmp_path / "out"), "--quiet"]) == 0

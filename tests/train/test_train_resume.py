@@ -45,3 +45,19 @@ def test_sigkill_then_resume_reproduces_the_loss_sequence_exactly(tmp_path, fake
     b = load_file(str(tmp_path / "whole" / "model" / "model.safetensors"))
     assert all(a[key].equal(b[key]) for key in a)
     assert [step for step, _ in list_checkpoints(killed)] == [55, 60]  # keep_last=2
+
+
+def test_sigterm_checkpoints_the_current_step_and_stops(tmp_path):
+    manifest = write_dataset(tmp_path / "data", count=4)
+    path = recipe(tmp_path, "stopped", manifest)
+    process = subprocess.Popen(cli_command("train", path), env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(losses(tmp_path / "stopped")) < 3:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "the checkpoint is saved" in stderr and "Traceback" not in stderr
+    step = list_checkpoints(tmp_path / "stopped")[-1][0]
+    assert step == losses(tmp_path / "stopped")[-1][0] < 60  # the step it stopped at
