@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magnetkit.checkpoint import load_weights
-from magnetkit.errors import RecipeError
+from magnetkit.errors import RecipeError, UsageError
 from magnetkit.loading import check_model_matches, resolve_source
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe, apply_overrides, validate_recipe
@@ -88,7 +88,12 @@ def prepare_tokens(recipe: Recipe, world: World, progress: bool) -> dict[str, To
     Every process encodes its share of the missing shards; all wait for each other before reading.
     """
     splits = {"train": recipe.data.train, **({"valid": recipe.data.valid} if recipe.data.valid else {})}
-    items = {split: read_items(source) for split, source in splits.items()}
+    items = {}
+    for split, source in splits.items():
+        try:
+            items[split] = read_items(source)
+        except UsageError as exc:
+            raise RecipeError([f"data.{split}: {exc}"]) from None
     root = cache_root(recipe)
     for split, listed in items.items():
         prepare_cache(listed, root / split, codec_section(recipe), lambda: build_codec(recipe, world.device),

@@ -66,6 +66,9 @@ from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
 
 FINAL_MODEL_DIR = "model"
+# Steps between checks for a stop signal: a check synchronises every process (and the host with
+# the GPU), so not every step, but often enough to stop within a grace period.
+STOP_CHECK_EVERY = 5
 AUDIOCRAFT_DIR = "audiocraft"
 
 
@@ -124,10 +127,12 @@ def train(source: str | os.PathLike, overrides: Iterable[str] = ()) -> Path:
                 run.step, run.position = step + 1, run.position + config.batch_size
                 if run.step % config.log_every == 0 or run.step == config.steps:
                     report(run)
-                    if any_process(stop_requested(), world.device):
-                        save(run)
-                        raise TrainingInterrupted(f"stopped at step {run.step}; the checkpoint is saved: "
-                                                  f"run the same command again to resume")
+                if run.step % STOP_CHECK_EVERY == 0 and any_process(stop_requested(), world.device):
+                    if run.window:  # log the steps since the last line before stopping
+                        report(run)
+                    save(run)
+                    raise TrainingInterrupted(f"stopped at step {run.step}; the checkpoint is saved: "
+                                              f"run the same command again to resume")
                 if run.valid is not None and run.step % config.valid_every == 0:
                     run.log.write("valid", run.step, validate(run))
                 if config.generate_every and run.step % config.generate_every == 0:

@@ -43,9 +43,9 @@ def read_items(source: str | Path) -> list[AudioItem]:
     elif path.is_dir():
         items = scan_folder(path)
     else:
-        raise UsageError(f"training data {str(source)!r} is neither a manifest file nor a folder")
+        raise UsageError(f"{str(source)!r} is neither a manifest file nor a folder")
     if not items:
-        raise UsageError(f"training data {str(source)!r} lists no audio files")
+        raise UsageError(f"{str(source)!r} lists no audio files")
     return items
 
 
