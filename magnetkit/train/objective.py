@@ -4,7 +4,8 @@ For one codebook stage per step: keep the earlier stages as they are, mask the s
 random spans (the scheduler's mask rate gamma(t), t ~ U(0, 1), placed by the App. C rate-to-spans
 table), mask every later stage fully, and take the cross-entropy on the masked positions of that
 stage only. Condition dropout (classifier-free guidance, 0.3 in the paper) is applied to the
-captions when rows are drawn (`magnetkit.train.data.make_row`).
+captions when rows are drawn (`magnetkit.train.data.make_row`), row by row: audiocraft drops the
+conditions of a whole batch at once, with the same expected rate and a noisier gradient.
 """
 
 from __future__ import annotations
