@@ -177,7 +177,6 @@ class Exporter:
             with torch.random.fork_rng(devices=[]):
                 self._modules = build_modules(self.recipe)
         model, conditioner = self._modules
-        model.cpu(), conditioner.cpu()
         load_weights(model, split_state(state, "model."), what="trained transformer weights")
         load_weights(conditioner, split_state(state, "conditioner."), what="trained conditioner weights")
         return model.eval(), conditioner.eval()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SAMPLES_DIR = "samples"
 
 
-def sample_texts(run: "Run") -> list[str]:
+def sample_texts(run: "Run") -> list[str | None]:
     """``train.sample_texts``, else the first captions of the validation (or training) files."""
     if run.config.sample_texts:
         return list(run.config.sample_texts)
@@ -40,5 +40,6 @@ def generate_samples(run: "Run", weights: dict[str, torch.Tensor]) -> list[Path]
     folder = run.out_dir / SAMPLES_DIR / f"step-{run.step:07d}"
     paths = [write_audio(folder / f"{i:02d}_{slug(text or 'unconditional')}.wav", audio, result.sample_rate)
              for i, (text, audio) in enumerate(zip(texts, result.audio))]
-    model.cpu(), conditioner.cpu()  # the CPU copies go back out of accelerator memory
+    model.cpu()  # the CPU copies go back out of accelerator memory
+    conditioner.cpu()
     return paths
