@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pydantic import Field
 
@@ -23,11 +24,48 @@ class TopPSampler(TemperatureSampler):
 
     def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        ranked, order = torch.sort(probs, dim=-1, descending=True)
+        ranked, order, exact = sort_descending(probs)
         # A token stays while the mass ranked above it is at most p (so the first always stays).
         mass_above = torch.cumsum(ranked, dim=-1) - ranked
-        ranked = ranked * (~(mass_above > self.top_p)).float()
-        ranked = ranked / ranked.sum(dim=-1, keepdim=True)
-        tokens = torch.gather(order, -1, draw(ranked, generator))[..., 0]
+        kept = ranked * (~(mass_above > self.top_p)).float()
+        kept = kept / kept.sum(dim=-1, keepdim=True)
+        picked = draw(kept, generator)  # [..., 1] ranks
+        tokens = torch.gather(order, -1, picked)[..., 0]
+        if not exact:
+            tokens = _settle_ties(tokens, probs, ranked, picked)
         # Confidences come from the untruncated softmax, as in audiocraft.
         return tokens, probs
+
+
+def sort_descending(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(values, indices, whether the order of equal values is ``torch.sort``'s) of ``probs`` [..., card].
+
+    The values are always exactly ``torch.sort``'s. On CPU numpy's vectorised argsort sorts ~4x
+    faster than ``torch.sort`` (measured on [498, 2048] rows; it was most of a tiny model's
+    decoding time), but may order equal values differently: see `_settle_ties`.
+    """
+    if probs.device.type != "cpu" or probs.dtype not in (torch.float32, torch.float64):
+        values, indices = torch.sort(probs, dim=-1, descending=True)
+        return values, indices, True
+    array = probs.detach().numpy()
+    order = np.argsort(-array, axis=-1)
+    return torch.from_numpy(np.take_along_axis(array, order, axis=-1)), torch.from_numpy(order), False
+
+
+def _settle_ties(tokens: torch.Tensor, probs: torch.Tensor, ranked: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """Where the drawn rank holds a value tied with a neighbour, take ``torch.sort``'s token instead.
+
+    Only the order within runs of equal probabilities can differ between sorts; the values, the
+    nucleus and the drawn rank cannot. So a token is audiocraft's unless its rank sits in such a
+    run: those rows (rare) are sorted again exactly as audiocraft sorts them.
+    """
+    value = torch.gather(ranked, -1, picked)
+    before = torch.gather(ranked, -1, (picked - 1).clamp(min=0))
+    after = torch.gather(ranked, -1, (picked + 1).clamp(max=ranked.shape[-1] - 1))
+    tied = (((value == before) & (picked > 0)) | ((value == after) & (picked < ranked.shape[-1] - 1)))[..., 0]
+    if not tied.any():
+        return tokens
+    exact_order = torch.sort(probs[tied], dim=-1, descending=True).indices
+    tokens = tokens.clone()
+    tokens[tied] = torch.gather(exact_order, -1, picked[tied])[..., 0]
+    return tokens
