@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +83,16 @@ def child_env() -> dict:
 
 def run_cli(*args: str, nproc: int = 1, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the CLI in subprocesses; fail the test with their output if they fail."""
-    result = subprocess.run(cli_command(*args, nproc=nproc), capture_output=True, text=True, env=child_env(),
-                            timeout=timeout)
+    # Own process group: on a timeout the launcher *and* its workers are killed, never left waiting.
+    process = subprocess.Popen(cli_command(*args, nproc=nproc), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=child_env(), start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"timed out after {timeout} s\n{stdout}\n{stderr}") from None
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
