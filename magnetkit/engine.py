@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -50,7 +52,7 @@ class Known:
     frames: torch.Tensor  # [B, T] bool: True where the codes are given
 
     @staticmethod
-    def prefix(prompt: torch.Tensor, num_frames: int) -> "Known":
+    def prefix(prompt: torch.Tensor, num_frames: int) -> Known:
         """A prompt [B, K, P] at the start of ``num_frames`` frames."""
         B, K, P = prompt.shape
         codes = torch.zeros(B, K, num_frames, dtype=torch.long, device=prompt.device)
@@ -108,15 +110,15 @@ class DecodeOptions:
     check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
     autocast: Literal["bf16", "fp16"] | None = None  # the transformer under torch.autocast (for GPUs)
     compile: bool = False  # torch.compile the transformer; the first generation pays for compiling
-    cuda_graphs: bool = False  # with compile: mode "reduce-overhead", which replays CUDA graphs
+    cuda_graphs: bool = False  # with compile: replay CUDA graphs (torch.compile's "reduce-overhead")
+    compile_freeze: bool = False  # with compile: fold the weights into the graph (inference only)
     compile_backend: str = "inductor"  # "eager" traces the graph without generating code
 
     def __post_init__(self) -> None:
         if self.autocast not in (None, "bf16", "fp16"):
             raise UsageError(f"autocast must be None, 'bf16' or 'fp16', got {self.autocast!r}")
-        if self.cuda_graphs and not self.compile:
-            raise UsageError("cuda_graphs needs compile=True: the graphs come from torch.compile's "
-                             "'reduce-overhead' mode")
+        if (self.cuda_graphs or self.compile_freeze) and not self.compile:
+            raise UsageError("cuda_graphs and compile_freeze need compile=True: they are torch.compile settings")
 
 
 @dataclass(frozen=True)
@@ -264,8 +266,9 @@ class Decoder:
         if not self.options.compile:
             return self.model
         if self._compiled is None:
-            mode = "reduce-overhead" if self.options.cuda_graphs else None
-            self._compiled = torch.compile(self.model, mode=mode, backend=self.options.compile_backend)
+            settings = {"triton.cudagraphs": self.options.cuda_graphs, "freezing": self.options.compile_freeze}
+            settings = {name: True for name, on in settings.items() if on}
+            self._compiled = torch.compile(self.model, backend=self.options.compile_backend, options=settings or None)
         return self._compiled
 
     @property
@@ -284,7 +287,7 @@ class Decoder:
             self._model_switches = switches
         return self._model_switches
 
-    def _autocast(self, device: torch.device) -> ContextManager:
+    def _autocast(self, device: torch.device) -> AbstractContextManager:
         """torch.autocast at the requested precision, or nothing."""
         if self.options.autocast is None:
             return contextlib.nullcontext()

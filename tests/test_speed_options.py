@@ -113,7 +113,8 @@ def test_guide_in_one_buffer_equals_the_plain_expression():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"cuda_graphs": True}, "cuda_graphs needs compile=True"),
+    ({"cuda_graphs": True}, "need compile=True"),
+    ({"compile_freeze": True}, "need compile=True"),
     ({"autocast": "int8"}, "autocast must be"),
 ])
 def test_options_refuse_impossible_settings(kwargs, message):

@@ -269,7 +269,7 @@ class MagnetTransformer(nn.Module):
             cross_cache = self.cross_attention_cache(condition)
 
         # -- embeddings: sum of the K codebook embeddings, plus positions ---------------------
-        batch, num_codebooks, frames = codes.shape
+        _, num_codebooks, frames = codes.shape
         x = self.emb[0](codes[:, 0])  # [B, T, D]
         for k in range(1, num_codebooks):
             x = x + self.emb[k](codes[:, k])

@@ -4,8 +4,13 @@ import pytest
 import torch
 
 from magnetkit.model.config import ModelConfig
-from magnetkit.model.transformer import (ATTENTION_BLOCK, Attention, MagnetTransformer, restricted_context_blocks,
-                                         restricted_context_mask)
+from magnetkit.model.transformer import (
+    ATTENTION_BLOCK,
+    Attention,
+    MagnetTransformer,
+    restricted_context_blocks,
+    restricted_context_mask,
+)
 
 
 def blocks_to_full(blocks: torch.Tensor, num_frames: int, context: int, block: int) -> torch.Tensor:

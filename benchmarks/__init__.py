@@ -1,0 +1,1 @@
+"""Speed benchmarks of magnetkit generation (see README.md); run as ``python -m benchmarks.generation``."""

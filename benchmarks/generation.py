@@ -1,0 +1,367 @@
+"""MAGNeT generation benchmark: latency, real-time factor, time by part, memory, FLOPs, utilisation.
+
+    python -m benchmarks.generation --quick            # the README table on a CPU, a few minutes
+    python -m benchmarks.generation --device cuda      # every size and batch on a GPU
+
+Each generation is timed by part: the conditioner (T5), the transformer (every forward plus
+the condition's cross-attention cache), sampling and masking (the rest of the decoding loop:
+scheduler, CFG mix, sampler) and the codec's decode. FLOPs are the model's useful matmul FLOPs
+(`measure.forward_flops`), set against this machine's measured matmul throughput. The speed
+options of `magnetkit.engine.DecodeOptions` are then compared on and off, side by side, in the
+same run. Weights are random (`systems.py`); speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from benchmarks.measure import (
+    Clock,
+    ForwardShape,
+    MatmulPeak,
+    PeakMemory,
+    cpu_name,
+    cross_cache_flops,
+    forward_flops,
+    matmul_peak,
+    model_gemm_shapes,
+)
+from benchmarks.systems import SIZES, build_pipeline, parameter_count
+from magnetkit.engine import DecodeOptions, Decoder
+from magnetkit.pipeline import Pipeline
+
+PROMPT = "80s electronic track with melodic synthesizers, catchy beat and groovy bass"
+GIB = 2**30
+
+
+# ------------------------------------------------------------------------ instrumented decoder
+class TimedDecoder(Decoder):
+    """A `Decoder` that times its transformer calls and records their shapes (for FLOPs)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.transformer_clock = Clock()
+        self.forwards: list[ForwardShape] = []
+        self.cache_rows = 0
+
+    def condition_cache(self, condition: torch.Tensor) -> list | None:
+        """Time the cross-attention cache as transformer work."""
+        with self.transformer_clock.running(condition.device):
+            cache = super().condition_cache(condition)
+        self.cache_rows = condition.shape[0] if cache is not None else 0
+        return cache
+
+    def transformer_logits(self, codes: torch.Tensor, stage: int, condition: torch.Tensor,
+                           cross_cache: list | None) -> torch.Tensor:
+        """Time one transformer call and record what it computed."""
+        with self.transformer_clock.running(codes.device):
+            logits = super().transformer_logits(codes, stage, condition, cross_cache)
+        heads = 1 if self.options.stage_only else codes.shape[1]
+        self.forwards.append(ForwardShape(codes.shape[0], codes.shape[-1], stage, heads))
+        return logits
+
+
+# ------------------------------------------------------------------------------- one generation
+@dataclass
+class Run:
+    """One timed generation."""
+
+    label: str
+    size: str
+    batch: int
+    steps: list[int]
+    precision: str  # fp32, or the autocast dtype
+    seconds_of_audio: float
+    total: Clock
+    conditioner: Clock
+    loop: Clock
+    transformer: Clock
+    codec: Clock
+    peak_bytes: int
+    added_bytes: int
+    flops: float
+    codes: torch.Tensor = field(repr=False)
+
+    @property
+    def sampling(self) -> float:
+        """Decoding-loop seconds outside the transformer: scheduler, CFG mix, sampler."""
+        return max(self.loop.wall - self.transformer.wall, 0.0)
+
+    @property
+    def rtf(self) -> float:
+        """Generation seconds per second of audio (one clip; the batch makes ``batch`` clips)."""
+        return self.total.wall / self.seconds_of_audio
+
+
+def generate_once(pipe: Pipeline, size: str, batch: int, steps: list[int], duration: float,
+                  options: DecodeOptions, seed: int, label: str, cfg: tuple[float, float] | None = None) -> Run:
+    """One text-to-audio generation of ``batch`` clips, timed by part (mirrors `Pipeline._run`).
+
+    On a GPU the per-forward clocks synchronise the device, which removes the overlap of host and
+    device work; the latency there comes from a second generation without them.
+    """
+    decoder = TimedDecoder(pipe.model, pipe.scheduler, pipe.sampler, None, None, options)
+    run = timed_generation(pipe, decoder, batch, steps, duration, seed, cfg)
+    config = pipe.model.config
+    length = run.pop("condition_length")
+    flops = sum(forward_flops(config, shape, length) for shape in decoder.forwards)
+    flops += cross_cache_flops(config, decoder.cache_rows, length)
+    if pipe.device.type == "cuda":
+        plain = Decoder(pipe.model, pipe.scheduler, pipe.sampler, None, None, options)
+        run["total"] = timed_generation(pipe, plain, batch, steps, duration, seed, cfg)["total"]
+    precision = options.autocast or "fp32"
+    return Run(label, size, batch, list(steps), precision, transformer=decoder.transformer_clock, flops=flops, **run)
+
+
+def timed_generation(pipe: Pipeline, decoder: Decoder, batch: int, steps: list[int], duration: float, seed: int,
+                     cfg: tuple[float, float] | None) -> dict:
+    """Condition, decode, and decode to audio, with a clock on each part and on the whole."""
+    device = pipe.device
+    total, conditioner, loop, codec = Clock(), Clock(), Clock(), Clock()
+    generator = torch.Generator(device).manual_seed(seed)
+    with PeakMemory(device) as memory, total.running(device):
+        with conditioner.running(device):
+            guidance = pipe.guidance([PROMPT] * batch, None)
+        if cfg is not None:
+            guidance = dataclasses.replace(guidance, cfg_max=cfg[0], cfg_min=cfg[1])
+        with loop.running(device):
+            codes = decoder.generate(batch, int(duration * pipe.frame_rate), steps, guidance, None, generator)
+        with codec.running(device):
+            audio = pipe.decode(codes)
+    return {"seconds_of_audio": audio.shape[-1] / pipe.sample_rate, "total": total, "conditioner": conditioner,
+            "loop": loop, "codec": codec, "peak_bytes": memory.peak, "added_bytes": memory.added,
+            "codes": codes.cpu(), "condition_length": guidance.condition.shape[1]}
+
+
+def best_of(repeats: int, *args: Any, **kwargs: Any) -> Run:
+    """The fastest of ``repeats`` `generate_once` runs (the least disturbed one on a shared machine)."""
+    return min((generate_once(*args, **kwargs) for _ in range(repeats)), key=lambda run: run.total.wall)
+
+
+# ----------------------------------------------------------------------------- the experiments
+def option_variants(device: torch.device, compile_on_cpu: bool) -> list[tuple[str, DecodeOptions]]:
+    """Each speed option switched against the default, plus everything off (the unoptimised loop)."""
+    default = DecodeOptions()
+    variants = [
+        ("default (all on)", default),
+        ("cross_cache off", dataclasses.replace(default, cross_cache=False)),
+        ("stage_only off", dataclasses.replace(default, stage_only=False)),
+        ("blocked_attention off", dataclasses.replace(default, blocked_attention=False)),
+        ("check_every_step on", dataclasses.replace(default, check_every_step=True)),
+        ("all off", DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
+                                  blocked_attention=False, check_every_step=True)),
+    ]
+    if device.type == "cuda":
+        variants += [("autocast bf16", dataclasses.replace(default, autocast="bf16")),
+                     ("autocast fp16", dataclasses.replace(default, autocast="fp16")),
+                     ("compile", dataclasses.replace(default, compile=True)),
+                     ("compile + cuda_graphs", dataclasses.replace(default, compile=True, cuda_graphs=True)),
+                     ("bf16 + compile + cuda_graphs",
+                      dataclasses.replace(default, autocast="bf16", compile=True, cuda_graphs=True))]
+    elif compile_on_cpu:
+        variants += [("compile", dataclasses.replace(default, compile=True)),
+                     ("compile + frozen weights", dataclasses.replace(default, compile=True, compile_freeze=True))]
+    return variants
+
+
+def main_table(args: argparse.Namespace, device: torch.device, parameters: dict[str, int]) -> list[Run]:
+    """Every size x batch at the requested steps and duration, default options (parameter counts noted)."""
+    runs = []
+    for name in args.sizes:
+        pipe = build_pipeline(SIZES[name], str(device), sampler=args.sampler)
+        parameters[name] = parameter_count(pipe.model)
+        for batch in args.batches_of.get(name, args.batches):
+            warm_up(pipe, name, batch, args.duration, DecodeOptions())
+            runs.append(best_of(args.repeats, pipe, name, batch, args.steps, args.duration, DecodeOptions(),
+                                args.seed, f"{name} x{batch}"))
+            print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
+        del pipe
+        gc.collect()
+    return runs
+
+
+def options_tables(args: argparse.Namespace, device: torch.device,
+                   parameters: dict[str, int]) -> tuple[list[Run], list[Run]]:
+    """The speed options on and off at one size and batch, greedy (so codes must match), side by side.
+
+    Returns the option variants (default first) and the CFG-coefficient-1 pair (skipping off first).
+    """
+    pipe = build_pipeline(SIZES[args.compare_size], str(device), sampler="greedy")
+    parameters[args.compare_size] = parameter_count(pipe.model)
+    variants = [(label, options, None) for label, options in option_variants(device, args.compile)]
+    # cfg_max = cfg_min = 1: every step's coefficient is exactly 1, so the null rows can be skipped.
+    unit = [("cfg 1, skip_unit_guidance off", DecodeOptions(skip_unit_guidance=False), (1.0, 1.0)),
+            ("cfg 1, skip_unit_guidance on", DecodeOptions(), (1.0, 1.0))]
+    runs = []
+    for label, options, cfg in variants + unit:
+        if not runs or options.compile:  # the first run settles allocations; compiling needs its own
+            warm_up(pipe, args.compare_size, args.compare_batch, args.duration, options)
+        runs.append(best_of(args.repeats, pipe, args.compare_size, args.compare_batch, args.compare_steps,
+                            args.duration, options, args.seed, label, cfg))
+        print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
+    return runs[:len(variants)], runs[len(variants):]
+
+
+def warm_up(pipe: Pipeline, name: str, batch: int, duration: float, options: DecodeOptions) -> None:
+    """One step per stage first: allocator, library dispatch, compilation and CUDA graphs settle."""
+    generate_once(pipe, name, batch, [1] * pipe.model.config.num_codebooks, duration, options, 0, "warm-up")
+
+
+# ------------------------------------------------------------------------------------ report
+def format_run_line(run: Run) -> str:
+    """A one-line progress note."""
+    return (f"  {run.label}: {run.total.wall:.2f} s (transformer {run.transformer.wall:.2f} s, "
+            f"cpu/wall {run.total.load:.2f})")
+
+
+def machine_section(device: torch.device, peaks: dict[str, MatmulPeak], threads: int, repeats: int) -> list[str]:
+    """The machine, the software and its measured matmul throughput."""
+    lines = ["## Machine", ""]
+    if device.type == "cuda":
+        lines.append(f"- GPU: {torch.cuda.get_device_name(device)}; host CPU: {cpu_name()}")
+    else:
+        lines.append(f"- CPU: {cpu_name()}, {os.cpu_count()} cores visible, torch threads {threads}")
+    lines.append(f"- torch {torch.__version__}, Python {platform.python_version()}, {platform.system()}")
+    for name, peak in peaks.items():
+        lines += ["", f"Measured {name} matmul throughput (best of {repeats}, each repeat >= 0.2 s):", "",
+                  "| M x K x N | GFLOP/s (wall) | GFLOP per CPU-second | cpu/wall |", "|---|---:|---:|---:|"]
+        for result in peak.results:
+            m, k, n = result.shape
+            lines.append(f"| {m} x {k} x {n} | {result.flops_per_s / 1e9:.0f} | {result.flops_per_cpu_s / 1e9:.0f} "
+                         f"| {result.load:.2f} |")
+        shape = " x ".join(map(str, peak.best.shape))
+        lines += ["", (f"{name} peaks used below: **{peak.best.flops_per_s / 1e9:.0f} GFLOP/s** of wall time "
+                       f"({shape}) and **{peak.per_cpu_s / 1e9:.0f} GFLOP per CPU-second**.")]
+    lines += ["", ("'% of peak' columns divide the model's useful FLOPs per wall second by the first peak; "
+                   "'(cpu)' columns use FLOPs per CPU-second of this process and the second peak, which other "
+                   "processes' load on a shared machine disturbs far less."), ""]
+    return lines
+
+
+def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, reference: Run | None = None) -> list[str]:
+    """A markdown table of runs; with ``reference``, speed-up and identical-codes columns."""
+    head = ("| run | steps | latency s | RTF | conditioner s | transformer s | sampling+masking s | codec s "
+            "| transformer % of loop | GFLOP | transformer % of peak | loop % of peak | loop % of peak (cpu) "
+            "| peak mem GiB (+gen) | cpu/wall |")
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if reference is not None:
+        head, rule = head + " loop speed-up | same codes |", rule + "---:|---|"
+    lines = [f"## {title}", "", head, rule]
+    for run in runs:
+        peak = peaks.get(run.precision, peaks["fp32"])
+        wall, cpu = peak.best.flops_per_s, peak.per_cpu_s
+        row = (f"| {run.label} | {','.join(map(str, run.steps))} | {run.total.wall:.2f} | {run.rtf:.3f} "
+               f"| {run.conditioner.wall:.2f} | {run.transformer.wall:.2f} | {run.sampling:.2f} "
+               f"| {run.codec.wall:.2f} | {100 * run.transformer.wall / run.loop.wall:.1f} "
+               f"| {run.flops / 1e9:.0f} | {100 * run.flops / run.transformer.wall / wall:.1f} "
+               f"| {100 * run.flops / run.loop.wall / wall:.1f} | {100 * run.flops / run.loop.cpu / cpu:.1f} "
+               f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) | {run.total.load:.2f} |")
+        if reference is not None:
+            same = torch.equal(run.codes, reference.codes) if run.codes.shape == reference.codes.shape else False
+            row += f" {reference.loop.wall / run.loop.wall:.2f}x | {'yes' if same else 'no'} |"
+        lines.append(row)
+    return lines + [""]
+
+
+def to_json(run: Run) -> dict:
+    """A run as plain data."""
+    return {"label": run.label, "size": run.size, "batch": run.batch, "steps": run.steps,
+            "seconds_of_audio": run.seconds_of_audio, "latency_s": run.total.wall, "cpu_s": run.total.cpu,
+            "rtf": run.rtf, "conditioner_s": run.conditioner.wall, "transformer_s": run.transformer.wall,
+            "sampling_masking_s": run.sampling, "codec_s": run.codec.wall, "loop_s": run.loop.wall,
+            "loop_cpu_s": run.loop.cpu, "transformer_cpu_s": run.transformer.cpu,
+            "peak_bytes": run.peak_bytes, "added_bytes": run.added_bytes, "flops": run.flops}
+
+
+# -------------------------------------------------------------------------------------- CLI
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; ``--quick`` picks the CPU README settings."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--quick", action="store_true",
+                        help="CPU README table: tiny at batch 1/4/16 and small at batch 1, steps 20,10,10,10; "
+                             "options compared on small, batch 1, steps 2,1,1,1")
+    parser.add_argument("--sizes", default="tiny,small,medium", help="comma list of " + ", ".join(SIZES))
+    parser.add_argument("--batches", default="1,4,16")
+    parser.add_argument("--steps", default="20,10,10,10", help="decoding steps per codebook")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of audio")
+    parser.add_argument("--sampler", default="top_p", help="sampler of the main table (top_p is MAGNeT's)")
+    parser.add_argument("--compare-size", default="small")
+    parser.add_argument("--compare-batch", type=int, default=1)
+    parser.add_argument("--compare-steps", default="20,10,10,10")
+    parser.add_argument("--no-compare", action="store_true", help="skip the options tables")
+    parser.add_argument("--no-main", action="store_true", help="skip the sizes x batches table")
+    parser.add_argument("--compile", action="store_true", help="also compare torch.compile on CPU (slow to compile)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per row; the fastest is reported")
+    parser.add_argument("--matmul-repeats", type=int, default=5, help="timed repeats per matmul shape")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write every run to this JSON file")
+    args = parser.parse_args(argv)
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",")]
+
+    args.sizes = args.sizes.split(",")
+    args.batches, args.steps, args.compare_steps = ints(args.batches), ints(args.steps), ints(args.compare_steps)
+    args.batches_of = {}
+    if args.quick:
+        args.sizes, args.batches_of = ["tiny", "small"], {"tiny": [1, 4, 16], "small": [1]}
+        args.compare_size, args.compare_batch, args.compare_steps = "small", 1, [2, 1, 1, 1]
+    unknown = [name for name in args.sizes + [args.compare_size] if name not in SIZES]
+    if unknown:
+        parser.error(f"unknown size(s) {', '.join(unknown)}; choose from {', '.join(SIZES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print markdown tables on stdout (progress on stderr)."""
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print("measuring matmul throughput ...", file=sys.stderr, flush=True)
+    shapes = model_gemm_shapes(SIZES["small"].model, 2 * 498)
+    dtypes = {"fp32": torch.float32}
+    if device.type == "cuda":  # autocast rows are set against their own precision's peak
+        dtypes.update(bf16=torch.bfloat16, fp16=torch.float16)
+    peaks = {name: matmul_peak(device, dtype, shapes, args.matmul_repeats) for name, dtype in dtypes.items()}
+    lines = machine_section(device, peaks, torch.get_num_threads(), args.matmul_repeats)
+    parameters: dict[str, int] = {}
+    runs = [] if args.no_main else main_table(args, device, parameters)
+    if runs:
+        lines += runs_table(runs, peaks, f"Generation ({args.sampler} sampling, default options)")
+    compare: list[Run] = []
+    if not args.no_compare:
+        compare, unit = options_tables(args, device, parameters)
+        setting = (f"{args.compare_size}, batch {args.compare_batch}, greedy, "
+                   f"steps {','.join(map(str, args.compare_steps))}")
+        lines += runs_table(compare, peaks, f"Speed options on/off ({setting})", reference=compare[0])
+        lines += runs_table(unit, peaks, f"CFG coefficient 1 ({setting})", reference=unit[0])
+        compare += unit
+    lines += ["## Systems", ""] + [f"- **{name}**: {SIZES[name].note}; {count / 1e6:.1f}M transformer parameters"
+                                   for name, count in parameters.items()]
+    lines += [(f"- prompt: \"{PROMPT}\"; {args.duration:g} s per clip; classifier-free guidance 10 -> 1 "
+               "(the batch runs 2B rows); audiocraft's defaults otherwise"), ""]
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"peak_flops": {name: peak.best.flops_per_s for name, peak in peaks.items()},
+                       "peak_flops_per_cpu_s": peaks["fp32"].per_cpu_s, "threads": torch.get_num_threads(),
+                       "runs": [to_json(r) for r in runs], "options": [to_json(r) for r in compare]}, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
