@@ -7,11 +7,11 @@ from magnetkit.synth.dataset import (
     Attributes,
     Clip,
     attribute_grid,
+    clip_caption,
     combinations,
     iter_clips,
     make_clip,
     parse_caption,
-    read_manifest,
     write_dataset,
 )
 
@@ -24,10 +24,10 @@ __all__ = [
     "analyse",
     "attribute_accuracy",
     "attribute_grid",
+    "clip_caption",
     "combinations",
     "iter_clips",
     "make_clip",
     "parse_caption",
-    "read_manifest",
     "write_dataset",
 ]

@@ -128,11 +128,11 @@ ONSET_DELAY_S = 0.0  # measured bias of the flux peak against true onsets on cle
 def onset_times(wav: np.ndarray, sr: int = SAMPLE_RATE, min_gap: float = 0.06, delta: float = 0.1) -> np.ndarray:
     """Onset times (s) by peak-picking the spectral flux: local maxima above a moving average + delta."""
     flux = onset_strength(wav)
-    w = max(1, int(round(min_gap * sr / HOP)))
+    w = max(1, round(min_gap * sr / HOP))
     padded = np.pad(flux, (w, w), constant_values=0.0)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
     local_max = flux >= windows.max(1)
-    avg_w = int(round(0.1 * sr / HOP))
+    avg_w = round(0.1 * sr / HOP)
     avg = np.convolve(flux, np.ones(2 * avg_w + 1) / (2 * avg_w + 1), mode="same")
     peaks = np.flatnonzero(local_max & (flux > avg + delta))
     kept: list[int] = []
@@ -182,7 +182,7 @@ def spectral_flatness(wav: np.ndarray) -> float:
 
 
 def harmonic_profile(wav: np.ndarray, f0: np.ndarray, sr: int = SAMPLE_RATE, max_harmonics: int = 10) -> np.ndarray:
-    """Median level (dB re the fundamental, floor -60) of harmonics 1..max_harmonics over voiced frames; NaN above 7 kHz."""
+    """Median level (dB re h1, floor -60) of harmonics 1..max_harmonics over voiced frames; NaN above 7 kHz."""
     x = _to_mono(wav)
     n_fft = 2048  # 128 ms: resolves the harmonics of a 65 Hz note
     voiced = np.flatnonzero(~np.isnan(f0))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from scipy import signal
@@ -55,7 +55,7 @@ class Attributes:
 
 
 def attribute_grid() -> list[Attributes]:
-    """Every valid attribute combination (42): tonal x register x {sustained, slow/fast arpeggio}, drums x register x tempo."""
+    """Every valid combination (42): tonal x register x {sustained, slow/fast arpeggio}, drums x register x tempo."""
     grid = []
     for register in REGISTERS:
         for waveform in TONAL:
@@ -274,7 +274,8 @@ class Note:
     voice: str
 
 
-def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.random.Generator) -> list[tuple[float, int]]:
+def _arpeggio_notes(register: str, interval: float, duration: float,
+                    rng: np.random.Generator) -> list[tuple[float, int]]:
     """Onsets and pitches of a triad arpeggio that stays inside the register's range."""
     low, high = REGISTER_MIDI[register]
     third = int(rng.choice([3, 4]))
@@ -288,7 +289,7 @@ def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.ran
 
 def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tuple[np.ndarray, list[Note]]:
     """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events."""
-    length = int(round(duration * SAMPLE_RATE))
+    length = round(duration * SAMPLE_RATE)
     wav = np.zeros(length)
     notes: list[Note] = []
     if attrs.pattern == "beat":
@@ -299,7 +300,7 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tupl
             bar[5] = "kick"
         steps = int(np.floor((duration - 0.05) / interval))
         for i in range(steps):
-            start = int(round(i * interval * SAMPLE_RATE))
+            start = round(i * interval * SAMPLE_RATE)
             voice = bar[i % len(bar)]
             hit = _drum_hit(voice, attrs.register, min(length - start, int(0.4 * SAMPLE_RATE)), rng)
             wav[start:start + len(hit)] += hit * rng.uniform(0.8, 1.0)
@@ -315,7 +316,7 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tupl
         # Notes are cut before the next onset (a small gap keeps every onset clean).
         gate = int((interval - 0.03) * SAMPLE_RATE) if attrs.pattern == "arpeggio" else length - int(0.05 * SAMPLE_RATE)
         for onset, pitch in events:
-            start = int(round(onset * SAMPLE_RATE))
+            start = round(onset * SAMPLE_RATE)
             tone = _tone(attrs.waveform, pitch, min(gate, length - start), rng)
             wav[start:start + len(tone)] += tone * rng.uniform(0.85, 1.0)
             notes.append(Note(start / SAMPLE_RATE, pitch, attrs.waveform))
@@ -348,14 +349,26 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS[split], index])
 
 
-def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None) -> Clip:
-    """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly)."""
+def _draw(seed: int, split: str, index: int,
+          attrs: Attributes | None) -> tuple[Attributes, float, str, np.random.Generator]:
+    """Attributes, duration and caption of a clip, and the generator left to render its audio."""
     rng = clip_rng(seed, split, index)
     combos = combinations(split)
-    chosen = combos[rng.integers(len(combos))]
+    chosen = combos[rng.integers(len(combos))]  # drawn even when forced, so the rest stays the same
     attrs = attrs or chosen
     duration = float(DURATIONS[rng.integers(len(DURATIONS))])
-    caption = make_caption(attrs, rng)
+    return attrs, duration, make_caption(attrs, rng), rng
+
+
+def clip_caption(seed: int, split: str, index: int) -> tuple[Attributes, str]:
+    """The attributes and caption of clip ``index`` without rendering its audio."""
+    attrs, _, caption, _ = _draw(seed, split, index, None)
+    return attrs, caption
+
+
+def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None) -> Clip:
+    """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly)."""
+    attrs, duration, caption, rng = _draw(seed, split, index, attrs)
     audio, notes = render(attrs, duration, rng)
     return Clip(index, audio, caption, attrs, tuple(notes))
 
@@ -368,6 +381,9 @@ def iter_clips(n_clips: int, seed: int = 0, split: str = "train") -> Iterator[Cl
 
 def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train") -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
+
+    The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
+    the clip's ``attributes`` and ground-truth ``notes`` (onset, MIDI pitch, voice) for evaluation.
 
     Args:
         folder: output folder (created).
@@ -403,22 +419,3 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
             f.write(json.dumps(record) + "\n")
     return manifest
 
-
-def read_manifest(path: str | Path) -> list[dict]:
-    """Records of a manifest with absolute ``path``s (a folder means its ``manifest.jsonl``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "manifest.jsonl"
-    if not path.is_file():
-        raise UsageError(f"no manifest at {path} (write one with `magnetkit synth-data`)")
-    records = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            record["path"] = str((path.parent / record["path"]).resolve())
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path}:{line_no}: not a manifest record ({exc})") from exc
-        records.append(record)
-    return records
