@@ -1,0 +1,1 @@
+"""Data only: the speccodec fitted once and shipped with the plugin (speccodec.json + .safetensors)."""
