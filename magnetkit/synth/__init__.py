@@ -1,6 +1,5 @@
 """Procedural music-like clips with attribute captions, and the signal-processing judge that reads them back."""
 
-from magnetkit.synth.analysis import Analysis, analyse, attribute_accuracy
 from magnetkit.synth.dataset import (
     HELDOUT,
     SAMPLE_RATE,
@@ -31,3 +30,12 @@ __all__ = [
     "parse_caption",
     "write_dataset",
 ]
+
+
+def __getattr__(name: str):
+    # The judge loads on first use, so `python -m magnetkit.synth.analysis` runs it fresh (no runpy warning).
+    if name in ("Analysis", "analyse", "attribute_accuracy"):
+        from magnetkit.synth import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module 'magnetkit.synth' has no attribute {name!r}")

@@ -191,3 +191,9 @@ def test_waveform_rule_on_ideal_profiles():
     assert analysis.waveform_from_profile(db(np.where(n % 2 == 1, 1.0 / n, 1e-9))) == "square"
     assert analysis.waveform_from_profile(db(1.0 / n)) == "saw"
     assert analysis.waveform_from_profile(db(1.0 / n ** 2.5)) == "pluck"
+
+
+def test_accuracy_script_prints_every_attribute(capsys):
+    assert analysis.main(["--clips", "3", "--split", "heldout"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["waveform", "register", "tempo", "pattern", "all"]
