@@ -22,7 +22,7 @@ from magnetkit.model.config import ModelConfig
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.pipeline import Pipeline
 from magnetkit.recipe import Recipe, apply_overrides, find_recipe, read_yaml, validate_recipe
-from magnetkit.registry import build
+from magnetkit.registry import KINDS, build
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,12 @@ def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
     if (path.is_dir() and is_audiocraft_checkpoint(path)) or (path.is_file() and path.suffix == ".bin"):
         return _audiocraft(str(path))
     if path.is_file() or not looks_like_hub_id(source) or "/" not in source:
-        data = read_yaml(find_recipe(source))
+        recipe_path = find_recipe(source)
+        data = relative_to_recipe(read_yaml(recipe_path), recipe_path.parent)
         checkpoint = data.get("checkpoint")
         if checkpoint is None:
             return data, None
         # Relative checkpoint paths are relative to the recipe file.
-        recipe_path = find_recipe(source)
         local = (recipe_path.parent / str(checkpoint)).expanduser()
         target = str(local) if local.exists() else str(checkpoint)
         base, weights = resolve_source(target)
@@ -86,6 +86,21 @@ def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
             check_model_matches(data["model"], base.get("model"), target)
         return merged, weights
     return _audiocraft(source)  # a hub id: the official checkpoints are audiocraft files
+
+
+def relative_to_recipe(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Component parameters written ``./x`` or ``../x`` made absolute against the recipe's folder.
+
+    A recipe shipped inside a package (the embedded default model) names its asset files this way,
+    so they resolve wherever the package is installed, whatever the working directory.
+    """
+    out = dict(data)
+    for kind in KINDS:
+        section = out.get(kind)
+        if isinstance(section, dict):
+            out[kind] = {key: str((folder / value).resolve()) if isinstance(value, str)
+                         and value.startswith(("./", "../")) else value for key, value in section.items()}
+    return out
 
 
 def _native(folder: str) -> tuple[dict[str, Any], Any]:

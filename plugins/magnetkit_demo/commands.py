@@ -1,0 +1,148 @@
+"""The plugin's CLI commands: ``demo-captions``, ``demo-train`` and ``evaluate-adherence``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from magnetkit.errors import UsageError
+
+EXAMPLES = {
+    "demo-captions": "magnetkit demo-captions runs/demo/data/train runs/demo/caption-t5",
+    "demo-train": "magnetkit demo-train runs/demo --install          (everything from scratch, ~30 min on 2 cores)\n"
+                  "  magnetkit demo-train runs/demo train.steps=500       (a shorter run, not installed)",
+    "evaluate-adherence": "magnetkit evaluate-adherence                       (the embedded model, held-out prompts)\n"
+                          "  magnetkit evaluate-adherence runs/demo/train/model --prompts 140 --json adherence.json\n"
+                          "  magnetkit evaluate-adherence --split valid --prompts 42   (combinations seen in training)",
+}
+
+
+def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str, func) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                              epilog=f"examples:\n  {EXAMPLES[name]}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register the demo commands."""
+    from magnetkit.synth.dataset import SPLITS
+
+    from magnetkit_demo.training import DemoData
+
+    p = _parser(subparsers, "demo-captions", "build the tiny caption T5 (tokenizer + random encoder) from a "
+                "training manifest", run_demo_captions)
+    p.add_argument("source", help="manifest.jsonl or a folder holding one (its captions give the vocabulary)")
+    p.add_argument("out", help="folder to write the tokenizer and encoder into")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random encoder weights (default 0)")
+
+    defaults = DemoData()
+    p = _parser(subparsers, "demo-train", "retrain the embedded demo model from scratch: synthetic data, caption "
+                "encoder, then the demo-train recipe", run_demo_train)
+    p.add_argument("out", help="working folder: data/, caption-t5/, tokens/ and train/ go here")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the demo-train recipe, e.g. train.steps=500")
+    p.add_argument("--clips", type=int, default=defaults.train_clips, help="training clips to synthesise")
+    p.add_argument("--valid-clips", type=int, default=defaults.valid_clips, help="validation clips to synthesise")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="dataset seed")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--install", action="store_true",
+                   help="copy the trained model, caption encoder and codec into the demo plugin's assets")
+
+    p = _parser(subparsers, "evaluate-adherence", "measure prompt adherence with signal processing on held-out "
+                "attribute combinations, against chance and the same model without guidance", run_evaluate)
+    p.add_argument("source", nargs="?", help="model source (default: the embedded default model)")
+    p.add_argument("overrides", nargs="*", help="key=value recipe overrides, e.g. sampler.temperature=2")
+    p.add_argument("--prompts", type=int, default=70, help="number of prompts (default 70: 10 per held-out combination)")
+    p.add_argument("--split", choices=list(SPLITS), default="heldout",
+                   help="heldout: combinations never trained on (default); valid: training combinations")
+    p.add_argument("--prompt-seed", type=int, default=1, help="dataset seed the captions are drawn with")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every column)")
+    p.add_argument("--batch-size", type=int, default=10, help="clips generated together")
+    p.add_argument("--no-baseline", action="store_true", help="skip the no-guidance (cfg 1) column")
+    p.add_argument("--no-real", action="store_true", help="skip judging the dataset's real clips")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--json", help="also write the report to this JSON file")
+
+
+def run_demo_captions(args: argparse.Namespace) -> int:
+    """Write the caption encoder and say how many words it knows."""
+    from magnetkit.train.manifest import read_items
+
+    from magnetkit_demo.captions import INFO_FILE, build_caption_encoder
+
+    captions = [item.caption for item in read_items(args.source) if item.caption]
+    folder = build_caption_encoder(captions, args.out, seed=args.seed)
+    words = json.loads((Path(folder) / INFO_FILE).read_text())["words"]
+    print(f"caption encoder ({len(words)} words from {len(captions)} captions): {folder}")
+    return 0
+
+
+def run_demo_train(args: argparse.Namespace) -> int:
+    """Data, caption encoder, training; then (with --install) copy the result into the plugin."""
+    import torch
+
+    from magnetkit_demo.training import DemoData, install, train_demo
+
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed)
+    result = train_demo(args.out, data, args.overrides, progress=print)
+    print(f"trained in {result.train_seconds / 60:.1f} min: {result.model}")
+    if args.install:
+        print(f"installed: {install(result)}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Load the model twice (guided and cfg 1), generate every prompt, judge, print the table."""
+    import torch
+
+    from magnetkit.loading import load
+
+    from magnetkit_demo.adherence import evaluate, prompts
+
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    source, overrides = _source_and_overrides(args.source, args.overrides)
+    chosen = prompts(args.prompts, args.split, args.prompt_seed)
+    guided = load(source, overrides)
+    gen = guided.recipe.generation
+    pipelines = {f"model (cfg {gen.cfg_max:g}->{gen.cfg_min:g})": guided}
+    if not args.no_baseline:
+        pipelines["no guidance (cfg 1)"] = load(source, [*overrides, "generation.cfg_max=1", "generation.cfg_min=1"])
+    report = evaluate(pipelines, chosen, seed=args.seed, batch_size=args.batch_size, real_clips=not args.no_real,
+                      progress=lambda message: print(f"  {message}", flush=True))
+    combos = len({p.attributes for p in chosen})
+    print(f"\nprompt adherence on {len(chosen)} {args.split} prompts ({combos} attribute combinations), "
+          f"{report.clip_seconds:.1f} s clips, judged by magnetkit.synth.analysis:")
+    print(report.table())
+    first = next(iter(pipelines))
+    print(f"\nall four attributes right, per combination ({first}):")
+    for attrs, count, share in sorted(report.per_combination(first), key=lambda item: item[0].key().__str__()):
+        print(f"  {_combo(attrs):40s} {share:6.1%} of {count}")
+    for name, seconds in report.seconds.items():
+        print(f"{name}: {seconds / len(chosen):.2f} s per clip (batches of {args.batch_size})")
+    if args.json:
+        out = {"split": args.split, "prompts": len(chosen), "columns": report.columns,
+               "seconds_per_clip": {k: v / len(chosen) for k, v in report.seconds.items()},
+               "clip_seconds": report.clip_seconds}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _source_and_overrides(source: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
+    """A first positional that is an override (``key=value``) means no source was named."""
+    if source is not None and "=" in source and not Path(source).exists():
+        return None, [source, *overrides]
+    return source, list(overrides)
+
+
+def _combo(attrs) -> str:
+    return " ".join(v for v in (attrs.tempo, attrs.register, attrs.waveform, attrs.pattern) if v)

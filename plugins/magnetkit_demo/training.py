@@ -1,0 +1,137 @@
+"""Retraining the embedded demo model from scratch: data, caption encoder, the ``demo-train`` recipe, install."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from magnetkit.errors import UsageError
+
+RECIPE = "demo-train"  # recipes/demo-train.yaml
+MODEL_DIR, CAPTIONS_DIR, CODEC_DIR = "model", "caption-t5", "speccodec"
+TRAINING_FILE = "training.json"  # provenance of the installed model: data, steps, time
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """How much synthetic data the demo model trains on."""
+
+    train_clips: int = 4000
+    valid_clips: int = 200
+    seed: int = 0
+
+
+@dataclass
+class DemoRun:
+    """What a finished demo training left behind, and how long it took."""
+
+    model: Path
+    caption_encoder: Path
+    codec: Path
+    train_seconds: float
+    steps: int
+    threads: int
+    data: DemoData
+
+
+def _manifest_lines(folder: Path) -> int:
+    manifest = folder / "manifest.jsonl"
+    return sum(1 for _ in manifest.open()) if manifest.is_file() else 0
+
+
+def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tuple[Path, Path]:
+    """The train and valid splits under ``out/data`` (kept when a folder already holds that many clips)."""
+    from magnetkit.synth.dataset import write_dataset
+
+    folders = {}
+    for split, clips in (("train", data.train_clips), ("valid", data.valid_clips)):
+        if clips <= 0:
+            raise UsageError(f"the {split} split needs a positive number of clips, got {clips}")
+        folder = out / "data" / split
+        if _manifest_lines(folder) == clips:
+            progress(f"{split}: reusing {clips} clips in {folder}")
+        else:
+            started = time.perf_counter()
+            write_dataset(folder, clips, data.seed, split)
+            progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
+        folders[split] = folder
+    return folders["train"], folders["valid"]
+
+
+def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable[str] = (),
+               progress: Callable[[str], None] = print) -> DemoRun:
+    """Synthesise the data, build the caption encoder, train the ``demo-train`` recipe in ``out``.
+
+    Args:
+        out: working folder (data/, caption-t5/, tokens/, train/); a rerun resumes training.
+        data: how many clips to synthesise.
+        overrides: ``key=value`` overrides of the recipe (they win over the folder layout).
+        progress: called with one line per phase.
+
+    Returns:
+        The finished run.
+
+    Raises:
+        UsageError, RecipeError: bad counts or overrides.
+    """
+    from magnetkit.recipe import load_recipe
+    from magnetkit.train.loop import train
+    from magnetkit.train.manifest import read_items
+    from magnetkit_speccodec.codec import SHIPPED
+
+    from magnetkit_demo.captions import build_caption_encoder
+
+    out = Path(out)
+    train_dir, valid_dir = synthesise(out, data, progress)
+    captions = out / CAPTIONS_DIR
+    if not (captions / "config.json").is_file():
+        build_caption_encoder([item.caption for item in read_items(train_dir) if item.caption], captions)
+        progress(f"caption encoder: {captions}")
+    layout = [f"data.train={train_dir}", f"data.valid={valid_dir}", f"data.cache={out / 'tokens'}",
+              f"conditioner.model={captions}", f"train.out_dir={out / 'train'}"]
+    overrides = [*layout, *overrides]
+    recipe = load_recipe(RECIPE, overrides)
+    started = time.perf_counter()
+    model = train(RECIPE, overrides)
+    seconds = time.perf_counter() - started
+    codec = Path(recipe.codec.config.model) if getattr(recipe.codec.config, "model", None) else SHIPPED
+    return DemoRun(model=Path(model), caption_encoder=captions, codec=codec, train_seconds=seconds,
+                   steps=recipe.train.steps, threads=torch.get_num_threads(), data=data)
+
+
+def codec_fingerprint(folder: Path) -> dict[str, str]:
+    """SHA-256 of each codec file: the tokens the model learned are those of exactly these codebooks."""
+    return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
+            for name in ("speccodec.json", "speccodec.safetensors")}
+
+
+def install(run: DemoRun, assets: Path | None = None) -> Path:
+    """Copy the model, its caption encoder and the codec it was trained with into the plugin's assets.
+
+    The codec is copied, not referenced: the model's tokens mean something only for the very
+    codebooks it was trained on, so refitting the speccodec plugin's own codec must not change it.
+    """
+    from magnetkit_demo import ASSETS
+
+    assets = Path(assets or ASSETS)
+    for name, source, files in ((MODEL_DIR, run.model, ("model.safetensors", "recipe.yaml")),
+                                (CAPTIONS_DIR, run.caption_encoder, None),
+                                (CODEC_DIR, run.codec, ("speccodec.json", "speccodec.safetensors"))):
+        target = assets / name
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for path in sorted(Path(source).iterdir()):
+            if path.is_file() and (files is None or path.name in files):
+                shutil.copy2(path, target / path.name)
+    info = {"train_seconds": round(run.train_seconds, 1), "steps": run.steps, "threads": run.threads,
+            "data": asdict(run.data), "recipe": RECIPE, "codec_sha256": codec_fingerprint(assets / CODEC_DIR)}
+    (assets / TRAINING_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return assets
