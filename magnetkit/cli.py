@@ -23,18 +23,18 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = _add(sub, "plugins", "list loaded plugins with versions and hooks", cmd_plugins,
+    p = add_command(sub, "plugins", "list loaded plugins with versions and hooks", cmd_plugins,
              "magnetkit plugins\n  magnetkit plugins --json")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = _add(sub, "components", "list registered components", cmd_components,
+    p = add_command(sub, "components", "list registered components", cmd_components,
              "magnetkit components\n  magnetkit components --kind sampler")
     p.add_argument("--kind", choices=_kinds(), help="only this kind")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    _add(sub, "recipes", "list shipped and plugin-provided recipes", cmd_recipes, "magnetkit recipes")
+    add_command(sub, "recipes", "list shipped and plugin-provided recipes", cmd_recipes, "magnetkit recipes")
 
-    p = _add(sub, "validate", "validate a recipe with overrides", cmd_validate,
+    p = add_command(sub, "validate", "validate a recipe with overrides", cmd_validate,
              "magnetkit validate recipes/magnet-small-10secs.yaml sampler.top_p=0.8\n"
              "  magnetkit validate magnet-small-10secs generation.decoding_steps=[4,2,2,2]")
     p.add_argument("recipe", help="recipe file or shipped recipe name")
@@ -51,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add(sub, name: str, help_text: str, func: Callable[[argparse.Namespace], int], examples: str):
-    p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+def add_command(subparsers: argparse._SubParsersAction, name: str, help_text: str,
+                func: Callable[[argparse.Namespace], int], examples: str) -> argparse.ArgumentParser:
+    """Add a sub-command with magnetkit's help layout; plugins use it from ``register_commands``."""
+    p = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
                        epilog=f"examples:\n  {examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func)
     return p

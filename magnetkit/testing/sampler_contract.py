@@ -7,11 +7,12 @@ each check is also importable on its own (`SAMPLER_CHECKS`). Checks raise ``Asse
 
 from __future__ import annotations
 
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from magnetkit.testing.checks import check_config_serialises, expect
 from magnetkit.interfaces import Sampler
 
 __all__ = ["SAMPLER_CHECKS", "check_sampler"]
@@ -21,14 +22,6 @@ SamplerFactory = Callable[[Any], Sampler]
 CARD = 32  # a small vocabulary keeps the suite fast
 
 
-def _fail(message: str) -> NoReturn:
-    raise AssertionError(message)
-
-
-def _expect(condition: bool, message: str) -> None:
-    # An explicit raise, not `assert`: the suite must keep working under `python -O`.
-    if not condition:
-        _fail(message)
 
 
 def _logits(seed: int = 0, batch: int = 2, frames: int = 7) -> torch.Tensor:
@@ -45,8 +38,8 @@ def _run(sampler: Sampler, logits: torch.Tensor, step: int, num_steps: int,
 def check_protocol(factory: SamplerFactory, config: BaseModel) -> None:
     """The factory builds a `Sampler` whose ``span_scoring`` is "max" or "prod"."""
     sampler = factory(config)
-    _expect(isinstance(sampler, Sampler), f"{type(sampler).__name__} does not follow magnetkit.interfaces.Sampler")
-    _expect(sampler.span_scoring in ("max", "prod"),
+    expect(isinstance(sampler, Sampler), f"{type(sampler).__name__} does not follow magnetkit.interfaces.Sampler")
+    expect(sampler.span_scoring in ("max", "prod"),
             f"span_scoring must be 'max' or 'prod', got {sampler.span_scoring!r}")
 
 
@@ -59,16 +52,16 @@ def check_outputs(factory: SamplerFactory, config: BaseModel) -> None:
         for step in range(num_steps):
             tokens, probs = _run(sampler, logits, step, num_steps, seed=step)
             where = f"(step {step} of {num_steps})"
-            _expect(tokens.shape == logits.shape[:2] and tokens.dtype == torch.int64,
+            expect(tokens.shape == logits.shape[:2] and tokens.dtype == torch.int64,
                     f"tokens must be int64 [B, T] {where}")
-            _expect(bool(((tokens >= 0) & (tokens < CARD)).all()), f"tokens must be in [0, card) {where}")
-            _expect(probs.shape == logits.shape[:2] and probs.is_floating_point(),
+            expect(bool(((tokens >= 0) & (tokens < CARD)).all()), f"tokens must be in [0, card) {where}")
+            expect(probs.shape == logits.shape[:2] and probs.is_floating_point(),
                     f"probabilities must be float [B, T] {where}")
-            _expect(bool(((probs > 0) & (probs <= 1 + 1e-6)).all()),
+            expect(bool(((probs > 0) & (probs <= 1 + 1e-6)).all()),
                     f"probabilities of chosen tokens must be in (0, 1] {where}")
-    _expect(torch.equal(logits, original), "a sampler must not modify the logits it is given")
+    expect(torch.equal(logits, original), "a sampler must not modify the logits it is given")
     tokens, _ = _run(sampler, logits, 0, 4, seed=None)
-    _expect(tokens.shape == logits.shape[:2], "generator=None must work (torch's global generator)")
+    expect(tokens.shape == logits.shape[:2], "generator=None must work (torch's global generator)")
 
 
 def check_determinism(factory: SamplerFactory, config: BaseModel) -> None:
@@ -77,7 +70,7 @@ def check_determinism(factory: SamplerFactory, config: BaseModel) -> None:
     logits = _logits(seed=1, frames=50)
     first = _run(sampler, logits, 0, 3, seed=7)
     second = _run(sampler, logits, 0, 3, seed=7)
-    _expect(torch.equal(first[0], second[0]) and torch.equal(first[1], second[1]),
+    expect(torch.equal(first[0], second[0]) and torch.equal(first[1], second[1]),
             "a sampler must be reproducible with a seeded generator")
 
 
@@ -89,8 +82,8 @@ def check_dominant_token(factory: SamplerFactory, config: BaseModel) -> None:
     logits.scatter_(-1, favourite[..., None], 1e4)
     for step in (0, 3):
         tokens, probs = _run(sampler, logits, step, 4, seed=step)
-        _expect(torch.equal(tokens, favourite), f"a token with a logit 1e4 above the rest must be chosen (step {step})")
-        _expect(bool((probs > 0.99).all()), f"its probability must be about 1 (step {step}), got {probs.min():.3f}")
+        expect(torch.equal(tokens, favourite), f"a token with a logit 1e4 above the rest must be chosen (step {step})")
+        expect(bool((probs > 0.99).all()), f"its probability must be about 1 (step {step}), got {probs.min():.3f}")
 
 
 def check_greedy(factory: SamplerFactory, config: BaseModel) -> None:
@@ -99,25 +92,18 @@ def check_greedy(factory: SamplerFactory, config: BaseModel) -> None:
     logits = _logits(seed=3, frames=50)
     for seed in (0, 1, None):
         tokens, _ = _run(sampler, logits, 1, 4, seed=seed)
-        _expect(torch.equal(tokens, logits.argmax(dim=-1)),
+        expect(torch.equal(tokens, logits.argmax(dim=-1)),
                 f"greedy tokens must be the argmax of the logits (seed {seed})")
 
 
 def check_config_round_trip(factory: SamplerFactory, config: BaseModel) -> None:
     """The config round-trips (dict and JSON), rejects unknown keys, and rebuilds the same sampler."""
     cls = type(config)
-    _expect(cls.model_validate(config.model_dump()) == config, "config must survive model_dump / model_validate")
-    _expect(cls.model_validate_json(config.model_dump_json()) == config, "config must survive a JSON round trip")
-    try:
-        cls.model_validate({**config.model_dump(), "no_such_parameter": 1})
-    except ValidationError:
-        pass
-    else:
-        _fail(f"{cls.__name__} must reject unknown keys (model_config extra='forbid') so recipe typos fail")
+    check_config_serialises(config)
     logits = _logits(seed=4)
     first = _run(factory(config), logits, 1, 3, seed=5)
     second = _run(factory(cls.model_validate(config.model_dump())), logits, 1, 3, seed=5)
-    _expect(torch.equal(first[0], second[0]) and torch.equal(first[1], second[1]),
+    expect(torch.equal(first[0], second[0]) and torch.equal(first[1], second[1]),
             "a sampler rebuilt from its dumped config must behave the same")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from magnetkit.cli import add_command
 from magnetkit.errors import UsageError
 from magnetkit_speccodec.fit import FitConfig
 
@@ -19,19 +20,12 @@ EXAMPLES = {
 }
 
 
-def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str, func) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-                              epilog=f"examples:\n  {EXAMPLES[name]}",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=func)
-    return p
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``synth-data``, ``fit-codec`` and ``codec-fidelity``."""
     from magnetkit.synth.dataset import SPLITS
 
-    p = _parser(subparsers, "synth-data", "write procedural captioned clips (WAV + manifest.jsonl)", run_synth_data)
+    p = add_command(subparsers, "synth-data", "write procedural captioned clips (WAV + manifest.jsonl)", run_synth_data,
+                    EXAMPLES["synth-data"])
     p.add_argument("out", help="output folder")
     p.add_argument("--clips", type=int, default=1000, help="number of clips (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -39,8 +33,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="train/valid draw the training attribute combinations, heldout only the held-out ones")
 
     defaults = FitConfig()
-    p = _parser(subparsers, "fit-codec", "fit a speccodec (k-means RVQ over STFT features) on audio files",
-                run_fit_codec)
+    p = add_command(subparsers, "fit-codec", "fit a speccodec (k-means RVQ over STFT features) on audio files",
+                    run_fit_codec, EXAMPLES["fit-codec"])
     p.add_argument("source", help="manifest.jsonl, a folder holding one, or a folder of audio files")
     p.add_argument("out", help="folder to write speccodec.json + speccodec.safetensors into")
     p.add_argument("--cardinality", type=int, default=defaults.params.cardinality, help="codes per codebook")
@@ -54,8 +48,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-clips", type=int, default=60,
                    help="held-out synthetic clips to measure fidelity on after fitting (0 = skip)")
 
-    p = _parser(subparsers, "codec-fidelity",
-                "measure a codec's pitch, onset and attribute fidelity on synthetic clips", run_codec_fidelity)
+    p = add_command(subparsers, "codec-fidelity",
+                    "measure a codec's pitch, onset and attribute fidelity on synthetic clips", run_codec_fidelity,
+                    EXAMPLES["codec-fidelity"])
     p.add_argument("codec", nargs="?", default="speccodec", help="registered codec name (default speccodec)")
     p.add_argument("params", nargs="*", help="codec parameters as key=value, e.g. model=out/speccodec")
     p.add_argument("--clips", type=int, default=60)
