@@ -89,7 +89,7 @@ def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
 
 
 def relative_to_recipe(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Component parameters written ``./x`` or ``../x`` made absolute against the recipe's folder.
+    """Component parameters written ``./x`` or ``../x`` made absolute against the recipe's (or checkpoint's) folder.
 
     A recipe shipped inside a package (the embedded default model) names its asset files this way,
     so they resolve wherever the package is installed, whatever the working directory.
@@ -105,7 +105,9 @@ def relative_to_recipe(data: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 def _native(folder: str) -> tuple[dict[str, Any], Any]:
     checkpoint = load_checkpoint(folder)
-    return {**checkpoint.recipe, "checkpoint": folder}, checkpoint
+    # A checkpoint's recipe.yaml may name files beside it (./x, ../x), like a recipe file.
+    recipe = relative_to_recipe(checkpoint.recipe, Path(folder).expanduser())
+    return {**recipe, "checkpoint": folder}, checkpoint
 
 
 def _audiocraft(source: str) -> tuple[dict[str, Any], Any]:

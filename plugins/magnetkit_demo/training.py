@@ -106,6 +106,16 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
                    steps=recipe.train.steps, threads=torch.get_num_threads(), data=data)
 
 
+def point_at_assets(recipe_file: Path) -> None:
+    """Make the installed model's own recipe name the codec and caption encoder beside it (../x)."""
+    import yaml
+
+    recipe = yaml.safe_load(recipe_file.read_text())
+    recipe["codec"]["model"] = f"../{CODEC_DIR}"
+    recipe["conditioner"]["model"] = f"../{CAPTIONS_DIR}"
+    recipe_file.write_text(yaml.safe_dump(recipe, sort_keys=False))
+
+
 def codec_fingerprint(folder: Path) -> dict[str, str]:
     """SHA-256 of each codec file: the tokens the model learned are those of exactly these codebooks."""
     return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
@@ -129,8 +139,11 @@ def install(run: DemoRun, assets: Path | None = None) -> Path:
             shutil.rmtree(target)
         target.mkdir(parents=True)
         for path in sorted(Path(source).iterdir()):
-            if path.is_file() and (files is None or path.name in files):
+            if path.is_file() and path.name != "__init__.py" and (files is None or path.name in files):
                 shutil.copy2(path, target / path.name)
+        # setuptools ships data files only inside packages: each asset folder is one.
+        (target / "__init__.py").write_text(f'"""Data only: the {name} of the embedded default model."""\n')
+    point_at_assets(assets / MODEL_DIR / "recipe.yaml")
     info = {"train_seconds": round(run.train_seconds, 1), "steps": run.steps, "threads": run.threads,
             "data": asdict(run.data), "recipe": RECIPE, "codec_sha256": codec_fingerprint(assets / CODEC_DIR)}
     (assets / TRAINING_FILE).write_text(json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Data only: the assets of the embedded default model (see ../README.md)."""

@@ -1,0 +1,1 @@
+"""Data only: the caption-t5 of the embedded default model."""

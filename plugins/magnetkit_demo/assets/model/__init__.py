@@ -1,0 +1,1 @@
+"""Data only: the model of the embedded default model."""

@@ -1,0 +1,1 @@
+"""Data only: the speccodec of the embedded default model."""

@@ -1,0 +1,174 @@
+"""The embedded default model: it loads offline from anywhere, generates from a lone prompt, follows it; the demo commands."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from magnetkit.cli import main
+from magnetkit.errors import UsageError
+from magnetkit.loading import default_model_path, load, resolve_source
+from magnetkit.recipe import load_recipe
+from magnetkit.synth.analysis import analyse
+from magnetkit.synth.dataset import HELDOUT, SAMPLE_RATE, Attributes
+from magnetkit_demo import ASSETS
+from magnetkit_demo.adherence import accuracy, chance, matches, prompts
+from magnetkit_demo.captions import build_caption_encoder
+from magnetkit_demo.training import TRAINING_FILE, DemoData, codec_fingerprint, install, train_demo
+
+PROMPT = "a fast high square-wave arpeggio"
+LIMIT_MB = 30.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A small model: a second intra-op thread only waits for a core the other tests are using."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    """The embedded default model, loaded as ``magnetkit generate`` loads it."""
+    return load(None)
+
+
+# ------------------------------------------------------------------------------ the assets
+def test_default_model_is_the_demo_plugins_and_validates():
+    path = default_model_path()
+    assert path == ASSETS / "default-model.yaml"
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# ") and any("magnetkit " in line for line in lines if line.startswith("#"))
+    recipe = load_recipe(path)
+    assert recipe.codec.name == "speccodec" and recipe.conditioner.name == "t5"
+
+
+def test_shipped_paths_resolve_next_to_the_recipe_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may depend on the working directory
+    data, weights = resolve_source(str(default_model_path()))
+    assert Path(data["codec"]["model"]) == ASSETS / "speccodec"
+    assert Path(data["conditioner"]["model"]) == ASSETS / "caption-t5"
+    assert Path(data["checkpoint"]) == ASSETS / "model" and weights is not None
+    # the model folder alone is a checkpoint too: its recipe.yaml names the files beside it
+    data, _ = resolve_source(str(ASSETS / "model"))
+    assert Path(data["codec"]["model"]) == ASSETS / "speccodec"
+    assert Path(data["conditioner"]["model"]) == ASSETS / "caption-t5"
+
+
+def test_relative_component_paths_resolve_against_the_recipe_file(tmp_path, monkeypatch):
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    (folder / "r.yaml").write_text("codec: {name: speccodec, model: ./codec}\n"
+                                   "conditioner: {name: t5, model: ../elsewhere/t5}\n"
+                                   "sampler: {name: top_p, top_p: 0.8}\n")
+    monkeypatch.chdir(tmp_path)
+    data, _ = resolve_source(str(folder / "r.yaml"))
+    assert data["codec"]["model"] == str((folder / "codec").resolve())
+    assert data["conditioner"]["model"] == str((tmp_path / "elsewhere" / "t5").resolve())
+    assert data["sampler"]["top_p"] == 0.8
+
+
+def test_assets_fit_the_size_budget_and_the_codec_is_the_one_trained_with():
+    total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file()) / 2**20
+    assert total <= LIMIT_MB, f"the demo assets hold {total:.1f} MB"
+    info = json.loads((ASSETS / TRAINING_FILE).read_text())
+    assert info["codec_sha256"] == codec_fingerprint(ASSETS / "speccodec"), "retrain with `magnetkit demo-train`"
+    assert info["steps"] >= 1000 and info["train_seconds"] > 0
+
+
+# ------------------------------------------------------------------------------ generation
+def test_generate_cli_with_only_a_prompt_writes_audio_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", PROMPT, "-o", "out", "--seed", "0", "--quiet"]) == 0
+    files = list((tmp_path / "out").glob("*.wav"))
+    assert len(files) == 1 and "wrote" in capsys.readouterr().out
+    audio, rate = sf.read(files[0])
+    assert rate == SAMPLE_RATE and abs(len(audio) / rate - 3.0) < 0.05
+    assert np.abs(audio).max() > 0.05  # not silence
+
+
+def test_the_model_follows_the_prompt_and_guidance_helps(pipeline):
+    # One fixed prompt per kind of sound, each naming a different register and tempo.
+    texts = [PROMPT, "a slow low sine wave arpeggio", "a fast mid-range noise drums beat",
+             "a high sawtooth sustained note"]
+    wanted = [Attributes("square", "high", "fast", "arpeggio"), Attributes("sine", "low", "slow", "arpeggio"),
+              Attributes("drums", "mid", "fast", "beat"), Attributes("saw", "high", None, "sustained")]
+    result = pipeline.generate(texts * 2, seed=0, progress=False)
+    judged = [analyse(clip.numpy(), result.sample_rate).attributes for clip in result.audio]
+    scores = accuracy(judged, wanted * 2)
+    assert scores["register"] >= 0.75 and scores["pattern"] >= 0.75 and scores["tonal"] >= 0.75, scores
+    assert scores["all four"] > chance(wanted)["all four"] * 4, scores
+
+
+# ------------------------------------------------------------------------------ evaluation
+def test_chance_is_exact_over_the_attribute_grid():
+    got = chance([Attributes("sine", "low", "slow", "arpeggio")])
+    assert got["waveform"] == pytest.approx(9 / 42)  # sine: 3 registers x (sustained + 2 tempos)
+    assert got["register"] == pytest.approx(1 / 3)
+    assert got["tempo"] == pytest.approx(15 / 42)  # slow: 4 waveforms x 3 registers of arpeggios + 3 beats
+    assert got["all four"] == pytest.approx(1 / 42)
+    assert got["tonal"] == pytest.approx(36 / 42)
+
+
+def test_accuracy_and_matches():
+    want = Attributes("drums", "high", "slow", "beat")
+    hit = matches(Attributes("drums", "high", "fast", "beat"), want)
+    assert hit == {"waveform": True, "register": True, "tempo": False, "pattern": True, "tonal": True,
+                   "all four": False}
+    assert accuracy([want, Attributes("sine", "low", None, "sustained")], [want, want])["tonal"] == 0.5
+    with pytest.raises(UsageError):
+        prompts(0)
+    assert all(p.attributes in HELDOUT for p in prompts(14))
+
+
+def test_evaluate_adherence_prints_the_table(capsys):
+    assert main(["evaluate-adherence", "--prompts", "2", "--batch-size", "2",
+                 "generation.decoding_steps=[4,2,2,2]"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("attribute"))
+    for column in ("model (cfg", "no guidance (cfg 1)", "chance", "real clips"):
+        assert column in header
+    rows = {line.split()[0] for line in out.splitlines() if line.endswith("%")}
+    assert {"waveform", "register", "tempo", "pattern", "tonal", "all"} <= rows
+    assert "2 heldout prompts" in out
+
+
+def test_evaluate_adherence_refuses_bad_counts(capsys):
+    assert main(["evaluate-adherence", "--prompts", "0"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ retraining
+def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
+    a = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "a")
+    b = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "b")
+    from transformers import T5Tokenizer
+
+    tokenizer = T5Tokenizer.from_pretrained(str(a))
+    ids = tokenizer(PROMPT)["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(ids) == ["\u2581a", "\u2581fast", "\u2581high", "\u2581square-wave",
+                                                    "\u2581arpeggio", "</s>"]
+    assert tokenizer.unk_token_id not in tokenizer("a jazzy piano")["input_ids"]  # spelled out, not dropped
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+@pytest.mark.slow
+def test_demo_train_from_scratch_installs_a_loadable_default_model(tmp_path):
+    tiny = ["model.dim=32", "model.num_heads=2", "model.num_layers=1", "model.segment_duration=2",
+            "train.steps=2", "train.batch_size=2", "train.warmup_steps=1", "train.valid_every=2",
+            "train.valid_items=2", "data.shard_size=4"]
+    run = train_demo(tmp_path / "work", DemoData(train_clips=6, valid_clips=2), tiny, progress=lambda m: None)
+    assets = install(run, tmp_path / "assets")
+    shutil.copy(ASSETS / "default-model.yaml", assets / "default-model.yaml")
+    pipeline = load(str(assets / "default-model.yaml"), ["generation.duration=1", "generation.decoding_steps=[2,1,1,1]"])
+    assert pipeline.model.config.dim == 32
+    # 1 s is 50 frames, trimmed to 48: a whole number of 3-frame spans (320 samples a frame)
+    assert pipeline.generate([PROMPT], seed=0, progress=False).audio.shape[-1] == 48 * 320
+    assert json.loads((assets / TRAINING_FILE).read_text())["steps"] == 2
