@@ -81,6 +81,7 @@ class Run:
     batch: int
     steps: list[int]
     precision: str  # fp32, or the autocast dtype
+    device: str  # "cpu" or "cuda"
     seconds_of_audio: float
     total: Clock
     conditioner: Clock
@@ -92,10 +93,9 @@ class Run:
     flops: float
     codes: torch.Tensor = field(repr=False)
 
-    @property
-    def sampling(self) -> float:
-        """Decoding-loop seconds outside the transformer: scheduler, CFG mix, sampler."""
-        return max(self.loop.wall - self.transformer.wall, 0.0)
+    def part_seconds(self, clock: Clock) -> float:
+        """A part's CPU seconds on a CPU (robust to other processes' load), wall seconds on a GPU."""
+        return clock.wall if self.device == "cuda" else clock.cpu
 
     @property
     def rtf(self) -> float:
@@ -120,7 +120,8 @@ def generate_once(pipe: Pipeline, size: str, batch: int, steps: list[int], durat
         plain = Decoder(pipe.model, pipe.scheduler, pipe.sampler, None, None, options)
         run["total"] = timed_generation(pipe, plain, batch, steps, duration, seed, cfg)["total"]
     precision = options.autocast or "fp32"
-    return Run(label, size, batch, list(steps), precision, transformer=decoder.transformer_clock, flops=flops, **run)
+    return Run(label, size, batch, list(steps), precision, pipe.device.type, transformer=decoder.transformer_clock,
+               flops=flops, **run)
 
 
 def timed_generation(pipe: Pipeline, decoder: Decoder, batch: int, steps: list[int], duration: float, seed: int,
@@ -249,26 +250,31 @@ def machine_section(device: torch.device, peaks: dict[str, MatmulPeak], threads:
 
 
 def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, reference: Run | None = None) -> list[str]:
-    """A markdown table of runs; with ``reference``, speed-up and identical-codes columns."""
-    head = ("| run | steps | latency s | RTF | conditioner s | transformer s | sampling+masking s | codec s "
-            "| transformer % of loop | GFLOP | transformer % of peak | loop % of peak | loop % of peak (cpu) "
-            "| peak mem GiB (+gen) | cpu/wall |")
+    """A markdown table of runs; with ``reference``, speed-up and identical-codes columns.
+
+    The parts are in CPU seconds on a CPU (what each part cost this process, however loaded the
+    machine) and in wall seconds on a GPU.
+    """
+    head = ("| run | steps | latency s | cpu/wall | CPU s | RTF | conditioner | transformer | sampling+masking "
+            "| codec | transformer % of loop | GFLOP | loop % of peak | loop % of peak (cpu) | peak mem GiB (+gen) |")
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if reference is not None:
-        head, rule = head + " loop speed-up | same codes |", rule + "---:|---|"
+        head, rule = head + " loop speed-up | (cpu) | same codes |", rule + "---:|---:|---|"
     lines = [f"## {title}", "", head, rule]
     for run in runs:
         peak = peaks.get(run.precision, peaks["fp32"])
         wall, cpu = peak.best.flops_per_s, peak.per_cpu_s
-        row = (f"| {run.label} | {','.join(map(str, run.steps))} | {run.total.wall:.2f} | {run.rtf:.3f} "
-               f"| {run.conditioner.wall:.2f} | {run.transformer.wall:.2f} | {run.sampling:.2f} "
-               f"| {run.codec.wall:.2f} | {100 * run.transformer.wall / run.loop.wall:.1f} "
-               f"| {run.flops / 1e9:.0f} | {100 * run.flops / run.transformer.wall / wall:.1f} "
+        part = run.part_seconds
+        row = (f"| {run.label} | {','.join(map(str, run.steps))} | {run.total.wall:.2f} | {run.total.load:.2f} "
+               f"| {run.total.cpu:.2f} | {run.rtf:.3f} | {part(run.conditioner):.2f} | {part(run.transformer):.2f} "
+               f"| {part(run.loop) - part(run.transformer):.2f} | {part(run.codec):.2f} "
+               f"| {100 * part(run.transformer) / part(run.loop):.1f} | {run.flops / 1e9:.0f} "
                f"| {100 * run.flops / run.loop.wall / wall:.1f} | {100 * run.flops / run.loop.cpu / cpu:.1f} "
-               f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) | {run.total.load:.2f} |")
+               f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) |")
         if reference is not None:
             same = torch.equal(run.codes, reference.codes) if run.codes.shape == reference.codes.shape else False
-            row += f" {reference.loop.wall / run.loop.wall:.2f}x | {'yes' if same else 'no'} |"
+            row += (f" {reference.loop.wall / run.loop.wall:.2f}x | {reference.loop.cpu / run.loop.cpu:.2f}x "
+                    f"| {'yes' if same else 'no'} |")
         lines.append(row)
     return lines + [""]
 
@@ -278,8 +284,8 @@ def to_json(run: Run) -> dict:
     return {"label": run.label, "size": run.size, "batch": run.batch, "steps": run.steps,
             "seconds_of_audio": run.seconds_of_audio, "latency_s": run.total.wall, "cpu_s": run.total.cpu,
             "rtf": run.rtf, "conditioner_s": run.conditioner.wall, "transformer_s": run.transformer.wall,
-            "sampling_masking_s": run.sampling, "codec_s": run.codec.wall, "loop_s": run.loop.wall,
-            "loop_cpu_s": run.loop.cpu, "transformer_cpu_s": run.transformer.cpu,
+            "codec_s": run.codec.wall, "loop_s": run.loop.wall, "conditioner_cpu_s": run.conditioner.cpu,
+            "transformer_cpu_s": run.transformer.cpu, "loop_cpu_s": run.loop.cpu, "codec_cpu_s": run.codec.cpu,
             "peak_bytes": run.peak_bytes, "added_bytes": run.added_bytes, "flops": run.flops}
 
 
