@@ -216,6 +216,14 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, model_shapes: list[tup
     return peak
 
 
+def best_peak(first: MatmulPeak, second: MatmulPeak) -> MatmulPeak:
+    """Shape by shape, the faster of two measurements of the same shapes."""
+    results = [max(a, b, key=lambda r: r.flops_per_s) for a, b in zip(first.results, second.results)]
+    for result, a, b in zip(results, first.results, second.results):
+        result.flops_per_cpu_s = max(a.flops_per_cpu_s, b.flops_per_cpu_s)
+    return MatmulPeak(first.dtype, results)
+
+
 def model_gemm_shapes(config: ModelConfig, tokens: int) -> list[tuple[int, int, int]]:
     """The transformer's GEMMs for ``tokens`` rows: q/k/v, output projections, feed-forward, head."""
     D, hidden = config.dim, int(config.hidden_scale * config.dim)
