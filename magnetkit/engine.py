@@ -99,7 +99,9 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
 class DecodeOptions:
     """Speed switches of the decoding loop, each measured on and off by ``benchmarks/``.
 
-    The defaults are the fastest settings that keep greedy generations identical to audiocraft's.
+    The defaults are the fastest settings that keep greedy generations identical to audiocraft's
+    (``tests/test_speed_options.py``). ``skip_unit_guidance`` acts only at a coefficient of exactly
+    1, where it returns the conditional logits that the CFG mix gives up to one rounding.
     ``autocast`` and ``compile`` change float rounding, so they are off unless asked for.
     """
 
