@@ -198,8 +198,16 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
 
 
 def validate_recipe(data: dict[str, Any], source: str | None = None) -> Recipe:
-    """Validate a recipe mapping in two stages; raise one RecipeError with every problem."""
+    """Validate a recipe mapping in two stages; raise one RecipeError with every problem.
+
+    A section with a default component (scheduler, sampler) that gives parameters but no name,
+    e.g. from the override ``sampler.temperature=2``, configures the default component.
+    """
     problems: list[str] = []
+    data = dict(data)
+    for kind in ("scheduler", "sampler"):
+        if isinstance(data.get(kind), dict) and "name" not in data[kind]:
+            data[kind] = {"name": Recipe.model_fields[kind].default_factory().name, **data[kind]}
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:

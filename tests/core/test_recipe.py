@@ -111,3 +111,10 @@ def test_yaml_file_errors_name_the_file(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(RecipeError, match="mapping"):
         load_recipe(listy)
+
+
+def test_parameters_without_a_name_configure_the_default_sampler_and_scheduler():
+    recipe = load_recipe({"codec": {"name": "encodec"}, "conditioner": {"name": "t5"}},
+                         ["sampler.temperature=2", "scheduler.span_len=2"])
+    assert recipe.sampler.name == "top_p" and recipe.sampler.config.temperature == 2
+    assert recipe.scheduler.name == "cosine" and recipe.scheduler.config.span_len == 2
