@@ -54,7 +54,8 @@ def test_prompt_continuation(tiny_dir, components, reference):
 
 
 def test_top_p_sampling_draws_like_audiocraft(tiny_dir, components, reference):
-    pipeline = load(tiny_dir, components + ["generation.decoding_steps=[4,2,2,2]", "generation.progress=false"],
+    pipeline = load(tiny_dir, components + ["generation.decoding_steps=[4,2,2,2]", "generation.progress=false",
+                                          "sampler.audiocraft_stream=true"],
                     device="cpu")
     assert pipeline.recipe.sampler.name == "top_p"  # audiocraft's API default: top-p 0.9, temperature 3
     result = pipeline.generate(["happy rock", "sad piano"], duration=3.0, seed=42)

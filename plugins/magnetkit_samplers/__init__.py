@@ -7,15 +7,22 @@ temperature annealed linearly over the stage; see `TemperatureSampler` for the c
 from __future__ import annotations
 
 from magnetkit import hookimpl
-from magnetkit_samplers.base import MIN_TEMPERATURE, SamplerConfig, TemperatureSampler, annealed_temperature
+from magnetkit_samplers.base import (
+    MIN_TEMPERATURE,
+    DrawingConfig,
+    SamplerConfig,
+    TemperatureSampler,
+    annealed_temperature,
+)
 from magnetkit_samplers.greedy import GreedyConfig, GreedySampler
 from magnetkit_samplers.top_k import TopKConfig, TopKSampler
 from magnetkit_samplers.top_p import TopPConfig, TopPSampler
 
 __all__ = [
+    "MIN_TEMPERATURE",
+    "DrawingConfig",
     "GreedyConfig",
     "GreedySampler",
-    "MIN_TEMPERATURE",
     "SamplerConfig",
     "TemperatureSampler",
     "TopKConfig",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,15 @@ class SamplerConfig(BaseModel):
         "max", description="span confidence: 'max' = most probable token, 'prod' = product of probabilities")
 
 
+class DrawingConfig(SamplerConfig):
+    """Parameters common to the samplers that draw at random (top-p, top-k)."""
+
+    audiocraft_stream: bool = Field(
+        False, description="draw with audiocraft's own operations (sort + torch.multinomial), so a seed gives "
+                           "audiocraft's tokens bit for bit; several times slower. Off: the same distribution, "
+                           "drawn without sorting indices or one random number per vocabulary entry")
+
+
 def annealed_temperature(temperature: float, step: int, num_steps: int, anneal: bool) -> float:
     """The temperature at ``step`` of ``num_steps``: ``temperature * steps_left / num_steps`` when annealing.
 
@@ -35,13 +45,19 @@ def annealed_temperature(temperature: float, step: int, num_steps: int, anneal: 
 
 
 class TemperatureSampler(ABC):
-    """A `magnetkit.Sampler`: softmax at the (annealed) temperature, then a subclass picks tokens."""
+    """A `magnetkit.Sampler`: softmax at the (annealed) temperature, then a subclass picks tokens.
+
+    ``positionwise``: each position's token depends only on its own logits (and the random
+    stream), so the engine may pass just the positions it generates as [1, N, card]. False when
+    the tokens must be audiocraft's draws, whose random stream depends on the whole [B, T] layout.
+    """
 
     def __init__(self, config: SamplerConfig) -> None:
         self.config = config
         self.temperature = config.temperature
         self.anneal = config.anneal
         self.span_scoring = config.span_scoring
+        self.positionwise = not getattr(config, "audiocraft_stream", False)
 
     def temperature_at(self, step: int, num_steps: int) -> float:
         """The softmax temperature used at ``step`` of ``num_steps`` (after the 1e-2 floor)."""
@@ -92,3 +108,75 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
     flat = probs.reshape(-1, probs.shape[-1])
     picked = torch.multinomial(flat, num_samples=1, generator=generator)
     return picked.reshape(*probs.shape[:-1], 1)
+
+
+# ------------------------------------------------------------------------------ the fast draw
+def ascending_values(probs: torch.Tensor) -> torch.Tensor:
+    """The values of ``probs`` [N, card] sorted ascending along the last dim (no indices).
+
+    On CPU numpy's SIMD sort of float32 values is ~4x faster than an argsort and ~20x faster
+    than ``torch.sort`` (measured on [498, 2048] rows); elsewhere ``torch.sort``.
+    """
+    if _numpy_can_take(probs):
+        return torch.from_numpy(np.sort(probs.detach().numpy(), axis=-1))
+    return torch.sort(probs, dim=-1).values
+
+
+def ranked_cumulative(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the values of ``probs`` [N, card] sorted ascending, their cumulative sums), both [N, card]."""
+    ascending = ascending_values(probs)
+    return ascending, torch.cumsum(ascending, dim=-1)
+
+
+def draw_ranked(probs: torch.Tensor, ascending: torch.Tensor, cumulative: torch.Tensor, first: torch.Tensor,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Draw one token per row of ``probs`` [N, card] among the ranks ``first`` [N, 1] and above.
+
+    ``ascending`` and ``cumulative`` are `ranked_cumulative`'s. A rank j >= first is drawn with
+    probability ascending[j] / (mass of those ranks) by inverting the cumulative sums at one
+    uniform number per row -- the distribution of ``torch.multinomial`` on the kept, renormalised
+    probabilities, without sorting indices or drawing a random number per vocabulary entry --
+    and the token is the one holding that rank: the only token with that probability, or, among
+    tokens tied at it, the one a stable descending sort would put there (the n-th tied token in
+    vocabulary order for the n-th tied rank from the top). Each tied rank is equally likely, so
+    each kept tied token is too; a tie cut by ``first`` keeps its first tokens.
+
+    Returns:
+        tokens [N] int64.
+    """
+    last = probs.shape[-1] - 1
+    dropped = torch.gather(cumulative, -1, (first - 1).clamp(min=0)) * (first > 0)  # [N, 1]
+    uniform = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=cumulative.dtype)
+    # A target in (dropped, total]; the first rank whose cumulative sum reaches it is drawn.
+    target = dropped + (1 - uniform) * (cumulative[:, -1:] - dropped)
+    rank = torch.searchsorted(cumulative, target).clamp_(max=last)
+    rank = torch.maximum(rank, first)  # (float rounding at the lower end)
+    value = torch.gather(ascending, -1, rank)
+    tokens = _first_equal(probs, value)
+    lowest, above = torch.searchsorted(ascending, value), torch.searchsorted(ascending, value, right=True)
+    tied = above - lowest > 1  # [N, 1]
+    # On CPU only rows drawn from a tie pay for finding the n-th tied token; on a GPU every row
+    # does, rather than a device-to-host sync at every step.
+    rows = torch.nonzero(tied[:, 0])[:, 0] if _host_syncs_are_free(probs.device) else slice(None)
+    if not isinstance(rows, torch.Tensor) or len(rows):
+        equal = probs[rows] == value[rows]
+        nth = (above - 1 - rank)[rows]  # 0 for the tie's top rank
+        pick = (equal & (torch.cumsum(equal, dim=-1) == nth + 1)).max(dim=-1).indices
+        tokens[rows] = torch.where(tied[rows, 0], pick, tokens[rows])
+    return tokens
+
+
+def _first_equal(probs: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Index of the first entry of each row of ``probs`` [N, card] equal to ``value`` [N, 1] -> [N]."""
+    if _numpy_can_take(probs):  # numpy's compare and argmax run ~4x faster here
+        return torch.from_numpy(np.argmax(probs.detach().numpy() == value.detach().numpy(), axis=-1))
+    return (probs == value).max(dim=-1).indices
+
+
+def _numpy_can_take(tensor: torch.Tensor) -> bool:
+    return tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64)
+
+
+def _host_syncs_are_free(device: torch.device) -> bool:
+    """Whether reading a tensor's content on the host costs no device synchronisation."""
+    return device.type == "cpu"

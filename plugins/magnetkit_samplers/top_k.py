@@ -5,10 +5,16 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from magnetkit_samplers.base import SamplerConfig, TemperatureSampler, draw
+from magnetkit_samplers.base import (
+    DrawingConfig,
+    TemperatureSampler,
+    draw,
+    draw_ranked,
+    ranked_cumulative,
+)
 
 
-class TopKConfig(SamplerConfig):
+class TopKConfig(DrawingConfig):
     """Parameters of the top-k sampler."""
 
     top_k: int = Field(250, ge=1, description="sample among this many most probable tokens")
@@ -20,10 +26,19 @@ class TopKSampler(TemperatureSampler):
     def __init__(self, config: TopKConfig) -> None:
         super().__init__(config)
         self.top_k = config.top_k
+        self.audiocraft_stream = config.audiocraft_stream
 
     def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         k = min(self.top_k, probs.shape[-1])  # k above the vocabulary keeps every token
+        if not self.audiocraft_stream:
+            flat = probs.reshape(-1, probs.shape[-1])
+            ascending, cumulative = ranked_cumulative(flat)
+            # Every token tied with the k-th largest stays, as in audiocraft.
+            first = torch.searchsorted(ascending, ascending[:, flat.shape[-1] - k, None].contiguous())
+            tokens = draw_ranked(flat, ascending, cumulative, first, generator)
+            kept_mass = cumulative[:, -1:] - torch.gather(cumulative, -1, (first - 1).clamp(min=0)) * (first > 0)
+            return tokens.reshape(probs.shape[:-1]), (flat / kept_mass).reshape(probs.shape)
         kth_largest = torch.topk(probs, k, dim=-1).values[..., -1:]
         kept = probs * (probs >= kth_largest).float()
         kept = kept / kept.sum(dim=-1, keepdim=True)

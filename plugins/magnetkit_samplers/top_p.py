@@ -6,24 +6,38 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from magnetkit_samplers.base import SamplerConfig, TemperatureSampler, draw
+from magnetkit_samplers.base import (
+    DrawingConfig,
+    TemperatureSampler,
+    draw,
+    draw_ranked,
+    ranked_cumulative,
+)
 
 
-class TopPConfig(SamplerConfig):
+class TopPConfig(DrawingConfig):
     """Parameters of the top-p sampler."""
 
     top_p: float = Field(0.9, gt=0, le=1, description="keep the most probable tokens holding this share of the mass")
 
 
 class TopPSampler(TemperatureSampler):
-    """Sample among the most probable tokens whose cumulated probability reaches ``top_p``."""
+    """Sample among the most probable tokens whose cumulated probability reaches ``top_p``.
+
+    By default the nucleus is found from the sorted probability values and a token is drawn by
+    inverting the sorted values' cumulative sums (`draw_ranked`); with ``audiocraft_stream`` the
+    tokens are audiocraft's ``utils.sample_top_p`` draws for the same seed, bit for bit.
+    """
 
     def __init__(self, config: TopPConfig) -> None:
         super().__init__(config)
         self.top_p = config.top_p
+        self.audiocraft_stream = config.audiocraft_stream
 
     def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.audiocraft_stream:
+            return self._choose_fast(probs, generator), probs
         ranked, order, exact = sort_descending(probs)
         # A token stays while the mass ranked above it is at most p (so the first always stays).
         mass_above = torch.cumsum(ranked, dim=-1) - ranked
@@ -35,6 +49,21 @@ class TopPSampler(TemperatureSampler):
             tokens = _settle_ties(tokens, probs, ranked, picked)
         # Confidences come from the untruncated softmax, as in audiocraft.
         return tokens, probs
+
+    def _choose_fast(self, probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The nucleus from the sorted values alone, then `draw_ranked` (confidences: the full softmax)."""
+        flat = probs.reshape(-1, probs.shape[-1])
+        ascending, cumulative = ranked_cumulative(flat)
+        tokens = draw_ranked(flat, ascending, cumulative, self.first_kept(cumulative), generator)
+        return tokens.reshape(probs.shape[:-1])
+
+    def first_kept(self, cumulative: torch.Tensor) -> torch.Tensor:
+        """The lowest ascending rank in the nucleus [N, 1], from the sorted values' cumulative sums [N, card].
+
+        A token stays while the mass ranked above it is at most p; at ascending rank j that mass
+        is total - cumulative[j], so the dropped ranks are those with cumulative[j] < total - p.
+        """
+        return torch.searchsorted(cumulative, cumulative[:, -1:] - self.top_p)
 
 
 def sort_descending(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:

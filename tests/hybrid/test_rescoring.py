@@ -41,7 +41,7 @@ def test_a_rescorer_that_prefers_some_codes_steers_which_spans_are_kept(prefer_l
     """
     def shares(recipe=None):
         codes = torch.cat([make_pipeline(*STEERING, f"sampler.span_scoring={scoring}", recipe=recipe)
-                           .generate(TEXTS, seed=s).codes for s in range(3)])
+                           .generate(TEXTS, seed=s).codes for s in range(6)])
         low = codes[:, 0] < CARD // 2  # [B, T] stage 0
         spans_with_low = low.reshape(low.shape[0], -1, 3).any(-1)  # the 3-frame decoding spans
         return float(low.float().mean()), float(spans_with_low.float().mean())

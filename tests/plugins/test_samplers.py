@@ -93,7 +93,7 @@ def test_top_p_hand_computed_draw():
     # renormalised to 0.6 and 0.4. audiocraft draws once on the ranked rows [B*T, card].
     p = torch.tensor([0.15, 0.45, 0.02, 0.3, 0.08])
     logits = p.log().expand(2, 6, 5).clone()
-    sampler = TopPSampler(TopPConfig(top_p=0.7, temperature=1.0, anneal=False))
+    sampler = TopPSampler(TopPConfig(top_p=0.7, temperature=1.0, anneal=False, audiocraft_stream=True))
     tokens, confidences = sampler(logits, 0, 1, torch.Generator().manual_seed(42))
 
     ranked_rows = torch.tensor([[0.6, 0.4, 0.0, 0.0, 0.0]]).expand(12, 5)
@@ -104,12 +104,14 @@ def test_top_p_hand_computed_draw():
     assert set(expected.flatten().tolist()) == {1, 3}  # the seed draws both kept tokens
 
 
-def test_top_p_frequencies():
+@pytest.mark.parametrize("stream", [False, True])
+def test_top_p_frequencies(stream):
     p = torch.tensor([0.15, 0.45, 0.02, 0.3, 0.08])
-    sampler = TopPSampler(TopPConfig(top_p=0.7, temperature=1.0, anneal=False))
-    tokens, _ = sampler(p.log().expand(1, 4000, 5).clone(), 0, 1, torch.Generator().manual_seed(0))
+    sampler = TopPSampler(TopPConfig(top_p=0.7, temperature=1.0, anneal=False, audiocraft_stream=stream))
+    tokens, confidences = sampler(p.log().expand(1, 4000, 5).clone(), 0, 1, torch.Generator().manual_seed(0))
     assert set(tokens.unique().tolist()) == {1, 3}
     assert abs(float((tokens == 1).float().mean()) - 0.6) < 0.03
+    assert torch.allclose(confidences, torch.where(tokens == 1, 0.45, 0.3))
 
 
 def audiocraft_top_p_step(logits: torch.Tensor, temp: float, p: float, generator: torch.Generator):
@@ -126,7 +128,7 @@ def audiocraft_top_p_step(logits: torch.Tensor, temp: float, p: float, generator
 
 def test_top_p_reproduces_audiocraft_stream():
     """Several steps in a row on card-2048 logits consume the generator exactly as audiocraft (gen_s)."""
-    sampler = TopPSampler(TopPConfig())
+    sampler = TopPSampler(TopPConfig(audiocraft_stream=True))
     ours, theirs = torch.Generator().manual_seed(42), torch.Generator().manual_seed(42)
     for step in range(4):
         logits = 5 * torch.randn(2, 60, 2048, generator=torch.Generator().manual_seed(step))
@@ -148,7 +150,7 @@ def audiocraft_top_k_step(logits: torch.Tensor, temp: float, k: int, generator: 
 
 
 def test_top_k_reproduces_audiocraft_stream():
-    sampler = TopKSampler(TopKConfig(top_k=50))
+    sampler = TopKSampler(TopKConfig(top_k=50, audiocraft_stream=True))
     ours, theirs = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
     for step in range(3):
         logits = 5 * torch.randn(2, 60, 2048, generator=torch.Generator().manual_seed(step))
@@ -157,12 +159,14 @@ def test_top_k_reproduces_audiocraft_stream():
         assert torch.equal(tokens, ref_tokens) and torch.equal(probs, ref_probs), step
 
 
-def test_top_k_keeps_k_tokens():
+@pytest.mark.parametrize("stream", [False, True])
+def test_top_k_keeps_k_tokens(stream):
     logits = torch.randn(1, 2000, 16, generator=torch.Generator().manual_seed(0))
-    tokens, _ = TopKSampler(TopKConfig(top_k=3, anneal=False, temperature=1.0))(logits, 0, 1)
+    tokens, _ = TopKSampler(TopKConfig(top_k=3, anneal=False, temperature=1.0, audiocraft_stream=stream))(logits, 0, 1)
     top3 = logits.topk(3, dim=-1).indices
     assert (tokens[..., None] == top3).any(-1).all()
-    tokens, _ = TopKSampler(TopKConfig(top_k=1))(logits, 0, 4)
+    assert len(tokens.unique()) > 3  # every row draws among its own three
+    tokens, _ = TopKSampler(TopKConfig(top_k=1, audiocraft_stream=stream))(logits, 0, 4)
     assert torch.equal(tokens, logits.argmax(-1))
 
 
@@ -184,7 +188,8 @@ def test_config_validation(config, params, field, message):
 
 
 def test_defaults():
-    assert TopPConfig().model_dump() == {"temperature": 3.0, "anneal": True, "span_scoring": "max", "top_p": 0.9}
+    assert TopPConfig().model_dump() == {"temperature": 3.0, "anneal": True, "span_scoring": "max",
+                                         "audiocraft_stream": False, "top_p": 0.9}
     assert TopKConfig().top_k == 250 and GreedyConfig().temperature == 3.0
 
 

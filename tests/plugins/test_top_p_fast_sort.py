@@ -24,7 +24,7 @@ def test_tokens_equal_audiocraft_even_among_tied_probabilities(grid, step):
     logits = torch.randn(3, 200, 256, generator=torch.Generator().manual_seed(step)) * 3
     if grid is not None:
         logits = (logits / grid).round() * grid
-    sampler = TopPSampler(TopPConfig(top_p=0.9, temperature=3.0))
+    sampler = TopPSampler(TopPConfig(top_p=0.9, temperature=3.0, audiocraft_stream=True))
     tokens, confidences = sampler(logits, step, 10, generator=torch.Generator().manual_seed(7))
     probs = torch.softmax(logits / sampler.temperature_at(step, 10), dim=-1)
     assert torch.equal(tokens, audiocraft_top_p(probs, 0.9, torch.Generator().manual_seed(7)))

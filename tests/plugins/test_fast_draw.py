@@ -1,0 +1,101 @@
+"""The default (fast) draw of top-p and top-k: audiocraft's distribution, without its sort and stream."""
+
+import pytest
+import torch
+from magnetkit_samplers import TopKConfig, TopKSampler, TopPConfig, TopPSampler
+from magnetkit_samplers.base import draw_ranked, ranked_cumulative
+
+
+def reference_nucleus(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """audiocraft's kept tokens as a [N, card] mask (torch.sort, cumulative mass above each rank)."""
+    ranked, order = torch.sort(probs, dim=-1, descending=True)
+    kept_ranked = ~(torch.cumsum(ranked, dim=-1) - ranked > p)
+    return torch.zeros_like(kept_ranked).scatter(-1, order, kept_ranked)
+
+
+def draw(probs: torch.Tensor, first: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    ascending, cumulative = ranked_cumulative(probs)
+    return draw_ranked(probs, ascending, cumulative, first, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 3.0])
+@pytest.mark.parametrize("top_p", [0.1, 0.5, 0.9, 1.0])
+def test_the_nucleus_is_audiocrafts(temperature, top_p):
+    logits = 4 * torch.randn(600, 512, generator=torch.Generator().manual_seed(0))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    _, cumulative = ranked_cumulative(probs)
+    kept = probs.shape[-1] - TopPSampler(TopPConfig(top_p=top_p)).first_kept(cumulative)[:, 0]
+    expected = reference_nucleus(probs, top_p)
+    # The count differs only where float rounding of a cumulative sum meets p: at tokens of
+    # negligible probability (their mass above is p to within rounding), so the kept mass agrees.
+    ranked = torch.sort(probs, dim=-1, descending=True).values
+    kept_mass = (ranked * (torch.arange(512) < kept[:, None])).sum(-1)
+    assert torch.allclose(kept_mass, (probs * expected).sum(-1), rtol=0, atol=1e-5)
+    assert (kept != expected.sum(-1)).float().mean() < (0.5 if top_p == 1 else 0.05)
+
+
+def test_draws_follow_the_kept_renormalised_probabilities():
+    probs = torch.tensor([0.05, 0.3, 0.1, 0.25, 0.02, 0.28]).expand(200_000, 6).contiguous()
+    tokens = draw(probs, torch.full((200_000, 1), 2), seed=3)  # ascending ranks 2.. : 0.1 and above
+    counts = torch.bincount(tokens, minlength=6).double()
+    expected = torch.tensor([0, 0.3, 0.1, 0.25, 0, 0.28], dtype=torch.float64) / 0.93 * 200_000
+    assert counts[0] == counts[4] == 0
+    sigma = (expected * (1 - expected / 200_000)).sqrt()
+    kept = expected > 0
+    assert ((counts[kept] - expected[kept]).abs() < 5 * sigma[kept]).all(), (counts, expected)
+
+
+def test_tied_tokens_share_their_ranks_evenly_and_a_tie_at_the_border_keeps_the_count():
+    # Ascending: 0.1, 0.2, 0.2, 0.2, 0.3. From rank 2 on, two of the three tied 0.2s stay:
+    # 0.3 is drawn with 0.3/0.7, and the tied ranks (0.2/0.7 each) go to tokens 1 and 3.
+    probs = torch.tensor([[0.3, 0.2, 0.1, 0.2, 0.2]]).expand(100_000, 5).contiguous()
+    tokens = draw(probs, torch.full((100_000, 1), 2), seed=1)
+    counts = torch.bincount(tokens, minlength=5).double() / 100_000
+    assert counts[2] == counts[4] == 0
+    assert torch.allclose(counts, torch.tensor([3 / 7, 2 / 7, 0, 2 / 7, 0], dtype=torch.float64), atol=0.01)
+    # All three tied and all kept: each 0.2 token is drawn equally often.
+    counts = torch.bincount(draw(probs, torch.full((100_000, 1), 1), seed=2), minlength=5).double() / 100_000
+    assert torch.allclose(counts, torch.tensor([0.3, 0.2, 0, 0.2, 0.2], dtype=torch.float64) / 0.9, atol=0.01)
+
+
+def test_the_tie_path_without_host_syncs_draws_the_same(monkeypatch):
+    # On a GPU every row takes the tie path (no data-dependent row selection): same tokens.
+    probs = torch.softmax((3 * torch.randn(400, 32, generator=torch.Generator().manual_seed(2))).round(), dim=-1)
+    first = torch.full((400, 1), 20)
+    on_cpu = draw(probs, first, seed=5)
+    monkeypatch.setattr("magnetkit_samplers.base._host_syncs_are_free", lambda device: False)
+    assert torch.equal(draw(probs, first, seed=5), on_cpu)
+
+
+def test_bfloat16_probabilities_take_the_torch_path():
+    probs = torch.softmax(torch.randn(50, 64, generator=torch.Generator().manual_seed(3)), dim=-1)
+    tokens = draw(probs.bfloat16(), torch.full((50, 1), 60))
+    assert (probs.bfloat16().gather(-1, tokens[:, None]) >= probs.bfloat16().sort(-1).values[:, 60:61]).all()
+
+
+def test_the_top_rank_alone_is_the_argmax_anywhere():
+    probs = torch.softmax(torch.randn(1000, 64, generator=torch.Generator().manual_seed(1)), dim=-1)
+    assert torch.equal(draw(probs, torch.full((1000, 1), 63)), probs.argmax(-1))
+
+
+def test_fast_top_p_keeps_the_full_softmax_confidences_and_the_seed():
+    logits = 3 * torch.randn(2, 300, 2048, generator=torch.Generator().manual_seed(4))
+    sampler = TopPSampler(TopPConfig())
+    tokens, confidences = sampler(logits, 1, 10, torch.Generator().manual_seed(9))
+    again, _ = sampler(logits, 1, 10, torch.Generator().manual_seed(9))
+    probs = torch.softmax(logits / sampler.temperature_at(1, 10), dim=-1)
+    assert torch.equal(tokens, again)
+    assert torch.equal(confidences, torch.gather(probs, -1, tokens[..., None])[..., 0])
+    assert torch.gather(reference_nucleus(probs.reshape(-1, 2048), 0.9), -1, tokens.reshape(-1, 1)).all()
+
+
+def test_fast_top_k_confidences_are_the_truncated_distribution_like_audiocraft():
+    logits = 3 * torch.randn(2, 100, 256, generator=torch.Generator().manual_seed(5))
+    sampler = TopKSampler(TopKConfig(top_k=20))
+    tokens, confidences = sampler(logits, 0, 4, torch.Generator().manual_seed(1))
+    probs = torch.softmax(logits / sampler.temperature_at(0, 4), dim=-1)
+    top = torch.topk(probs, 20, dim=-1)
+    assert (tokens[..., None] == top.indices).any(-1).all()
+    kept = probs * (probs >= top.values[..., -1:]).float()
+    kept = kept / kept.sum(dim=-1, keepdim=True)
+    assert torch.allclose(confidences, torch.gather(kept, -1, tokens[..., None])[..., 0], rtol=1e-5, atol=0)
