@@ -38,7 +38,7 @@ from benchmarks.measure import (
     model_gemm_shapes,
 )
 from benchmarks.systems import SIZES, build_pipeline, parameter_count
-from magnetkit.engine import DecodeOptions, Decoder
+from magnetkit.engine import DecodeOptions, Decoder, keep_freed_memory
 from magnetkit.pipeline import Pipeline
 
 PROMPT = "80s electronic track with melodic synthesizers, catchy beat and groovy bass"
@@ -160,8 +160,9 @@ def option_variants(device: torch.device, compile_on_cpu: bool) -> list[tuple[st
         ("stage_only off", dataclasses.replace(default, stage_only=False)),
         ("blocked_attention off", dataclasses.replace(default, blocked_attention=False)),
         ("check_every_step on", dataclasses.replace(default, check_every_step=True)),
+        ("masked_only off", dataclasses.replace(default, masked_only=False)),
         ("all off", DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
-                                  blocked_attention=False, check_every_step=True)),
+                                  blocked_attention=False, check_every_step=True, masked_only=False)),
     ]
     if device.type == "cuda":
         variants += [("autocast bf16", dataclasses.replace(default, autocast="bf16")),
@@ -193,6 +194,31 @@ def main_table(args: argparse.Namespace, device: torch.device, parameters: dict[
     return runs
 
 
+def sampling_table(args: argparse.Namespace, device: torch.device) -> list[Run]:
+    """top-p drawn as audiocraft draws it against the fast draw, at every position or only the generated ones.
+
+    The default fast draw samples the same distribution with a different random stream, so codes
+    differ from the first row's by design (tests/plugins/test_fast_draw.py checks the distribution).
+    """
+    from magnetkit_samplers import TopPConfig, TopPSampler
+
+    pipe = build_pipeline(SIZES[args.sampling_size], str(device), sampler="top_p")
+    rows = [("top_p, audiocraft_stream (sort + multinomial)", TopPSampler(TopPConfig(audiocraft_stream=True)),
+             DecodeOptions()),
+            ("top_p fast draw, masked_only off", pipe.sampler, DecodeOptions(masked_only=False)),
+            ("top_p fast draw, masked_only on (default)", pipe.sampler, DecodeOptions(masked_only=True))]
+    runs, default_sampler = [], pipe.sampler
+    for label, sampler, options in rows:
+        pipe.sampler = sampler
+        if not runs:
+            warm_up(pipe, args.sampling_size, args.sampling_batch, args.duration, options)
+        runs.append(best_of(args.repeats, pipe, args.sampling_size, args.sampling_batch, args.steps,
+                            args.duration, options, args.seed, label))
+        print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
+    pipe.sampler = default_sampler
+    return runs
+
+
 def options_tables(args: argparse.Namespace, device: torch.device,
                    parameters: dict[str, int]) -> tuple[list[Run], list[Run]]:
     """The speed options on and off at one size and batch, greedy (so codes must match), side by side.
@@ -207,14 +233,20 @@ def options_tables(args: argparse.Namespace, device: torch.device,
     unit = [("cfg 1, skip_unit_guidance off", DecodeOptions(skip_unit_guidance=False), (1.0, 1.0)),
             ("cfg 1, skip_unit_guidance on", DecodeOptions(), (1.0, 1.0))]
     unit = [variant for variant in unit if args.variants is None or "cfg 1" in args.variants]
+    # keep_freed_memory() cannot be undone, so its row comes last, after every row without it.
+    memory = [] if args.keep_freed_memory or device.type != "cpu" else [("keep_freed_memory()", DecodeOptions(), None)]
+    memory = [row for row in memory if args.variants is None or row[0] in args.variants]
     runs = []
-    for label, options, cfg in variants + unit:
+    for label, options, cfg in variants + memory + unit:
+        if label == "keep_freed_memory()":
+            keep_freed_memory()
         if not runs or options.compile:  # the first run settles allocations; compiling needs its own
             warm_up(pipe, args.compare_size, args.compare_batch, args.duration, options)
         runs.append(best_of(args.repeats, pipe, args.compare_size, args.compare_batch, args.compare_steps,
                             args.duration, options, args.seed, label, cfg))
         print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
-    return runs[:len(variants)], runs[len(variants):]
+    split = len(variants) + len(memory)
+    return runs[:split], runs[split:]
 
 
 def warm_up(pipe: Pipeline, name: str, batch: int, duration: float, options: DecodeOptions) -> None:
@@ -253,8 +285,9 @@ def machine_section(device: torch.device, peaks: dict[str, MatmulPeak], threads:
     return lines
 
 
-def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, reference: Run | None = None) -> list[str]:
-    """A markdown table of runs; with ``reference``, speed-up and identical-codes columns.
+def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, reference: Run | None = None,
+               compare_codes: bool = True) -> list[str]:
+    """A markdown table of runs; with ``reference``, speed-up (and, if ``compare_codes``, identical-codes) columns.
 
     The parts are in CPU seconds on a CPU (what each part cost this process, however loaded the
     machine) and in wall seconds on a GPU.
@@ -263,7 +296,9 @@ def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, refere
             "| codec | transformer % of loop | GFLOP | loop % of peak | loop % of peak (cpu) | peak mem GiB (+gen) |")
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if reference is not None:
-        head, rule = head + " loop speed-up | (cpu) | same codes |", rule + "---:|---:|---|"
+        head, rule = head + " loop speed-up | (cpu) |", rule + "---:|---:|"
+        if compare_codes:
+            head, rule = head + " same codes |", rule + "---|"
     lines = [f"## {title}", "", head, rule]
     for run in runs:
         peak = peaks.get(run.precision, peaks["fp32"])
@@ -277,8 +312,8 @@ def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, refere
                f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) |")
         if reference is not None:
             same = torch.equal(run.codes, reference.codes) if run.codes.shape == reference.codes.shape else False
-            row += (f" {reference.loop.wall / run.loop.wall:.2f}x | {reference.loop.cpu / run.loop.cpu:.2f}x "
-                    f"| {'yes' if same else 'no'} |")
+            row += f" {reference.loop.wall / run.loop.wall:.2f}x | {reference.loop.cpu / run.loop.cpu:.2f}x |"
+            row += f" {'yes' if same else 'no'} |" if compare_codes else ""
         lines.append(row)
     return lines + [""]
 
@@ -311,6 +346,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-batch", type=int, default=1)
     parser.add_argument("--compare-steps", default="20,10,10,10")
     parser.add_argument("--no-compare", action="store_true", help="skip the options tables")
+    parser.add_argument("--no-sampling", action="store_true", help="skip the sampling table")
+    parser.add_argument("--sampling-size", default="tiny", help="size of the sampling table")
+    parser.add_argument("--sampling-batch", type=int, default=1, help="batch of the sampling table")
     parser.add_argument("--no-main", action="store_true", help="skip the sizes x batches table")
     parser.add_argument("--compile", action="store_true", help="also compare torch.compile on CPU (slow to compile)")
     parser.add_argument("--variants", default=None,
@@ -318,6 +356,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="runs per row; the fastest is reported")
     parser.add_argument("--matmul-repeats", type=int, default=5, help="timed repeats per matmul shape")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call magnetkit.engine.keep_freed_memory() first (glibc keeps freed memory; CPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write every run to this JSON file")
     args = parser.parse_args(argv)
@@ -331,7 +371,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.sizes, args.batches_of = ["tiny", "small"], {"tiny": [1, 4, 16], "small": [1]}
         args.compare_size, args.compare_batch, args.compare_steps = "small", 1, [2, 1, 1, 1]
-    unknown = [name for name in args.sizes + [args.compare_size] if name not in SIZES]
+    unknown = [name for name in args.sizes + [args.compare_size, args.sampling_size] if name not in SIZES]
     if unknown:
         parser.error(f"unknown size(s) {', '.join(unknown)}; choose from {', '.join(SIZES)}")
     return args
@@ -343,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        keep_freed_memory()
     device = torch.device(args.device)
     print("measuring matmul throughput ...", file=sys.stderr, flush=True)
     shapes = model_gemm_shapes(SIZES["small"].model, 2 * 498)
@@ -355,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [] if args.no_main else main_table(args, device, parameters)
     if runs:
         lines += runs_table(runs, peaks, f"Generation ({args.sampler} sampling, default options)")
+    sampling = [] if args.no_sampling else sampling_table(args, device)
+    if sampling:
+        setting = f"{args.sampling_size}, batch {args.sampling_batch}, steps {','.join(map(str, args.steps))}"
+        lines += runs_table(sampling, peaks, f"Sampling ({setting})", reference=sampling[0], compare_codes=False)
     compare: list[Run] = []
     if not args.no_compare:
         compare, unit = options_tables(args, device, parameters)
@@ -380,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as out:
             json.dump({"peak_flops": {name: peak.best.flops_per_s for name, peak in peaks.items()},
                        "peak_flops_per_cpu_s": peaks["fp32"].per_cpu_s, "threads": torch.get_num_threads(),
-                       "runs": [to_json(r) for r in runs], "options": [to_json(r) for r in compare]}, out, indent=1)
+                       "runs": [to_json(r) for r in runs], "sampling": [to_json(r) for r in sampling],
+                       "options": [to_json(r) for r in compare]}, out, indent=1)
     return 0
 
 

@@ -12,6 +12,7 @@ each one on and off.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -94,6 +95,24 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
     return token_mask.reshape(B, num_units, T // num_units).any(-1)
 
 
+# ------------------------------------------------------------------------------- CPU memory
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for the next tensors instead of handing it back to the OS.
+
+    PyTorch allocates CPU tensors with malloc. glibc serves large blocks with fresh mmaps and
+    trims the heap, so every forward's activations fault in newly zeroed pages again. Keeping
+    them measured +20% transformer throughput at batch 16 on the small model on a CPU, a few
+    per cent at batch 1. Process-wide and lasting (the process keeps its peak memory); call it
+    once in a CPU inference process. Returns False where glibc's ``mallopt`` is unavailable.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameters (glibc malloc.h)
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
 # ----------------------------------------------------------------------------- speed options
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -110,6 +129,9 @@ class DecodeOptions:
     skip_unit_guidance: bool = True  # a CFG coefficient of exactly 1 needs only the conditional rows
     blocked_attention: bool = True  # stages > 0: restricted attention block by block, not a [T, T] mask
     check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
+    # Guide and sample only the positions being generated, for samplers that declare ``positionwise``.
+    # None: on CPU only (on a GPU the data-dependent number of positions costs a host sync per step).
+    masked_only: bool | None = None
     autocast: Literal["bf16", "fp16"] | None = None  # the transformer under torch.autocast (for GPUs)
     compile: bool = False  # torch.compile the transformer; the first generation pays for compiling
     cuda_graphs: bool = False  # with compile: replay CUDA graphs (torch.compile's "reduce-overhead")
@@ -218,11 +240,15 @@ class Decoder:
             stage_tokens = torch.where(known.frames, known.codes[:, stage], stage_tokens)
         codes[:, stage] = stage_tokens
 
-        # 2. forward and guidance
-        logits = self._guided_logits(codes, stage, plan.coefficient, guidance, cross_cache)  # [B, T, card]
+        # 2. forward and guidance (at every position, or only where units are generated)
+        rows = token_mask if self._masked_only(codes.device) else None
+        logits = self._guided_logits(codes, stage, plan.coefficient, guidance, cross_cache, rows)
 
         # 3. sample, fill the masked positions, score what was generated
-        tokens, probs = self.sampler(logits, plan.step, num_steps, generator=generator)  # [B, T], [B, T]
+        tokens, probs = self.sampler(logits, plan.step, num_steps, generator=generator)  # [B, T] or [1, N]
+        if rows is not None:  # back to [B, T]; positions outside the generated units are never read
+            tokens = torch.zeros_like(stage_tokens).masked_scatter_(rows, tokens)
+            probs = torch.ones(rows.shape, dtype=probs.dtype, device=probs.device).masked_scatter_(rows, probs)
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
         if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
@@ -233,16 +259,31 @@ class Decoder:
 
     # -- the transformer call ------------------------------------------------------------------
     def _guided_logits(self, codes: torch.Tensor, stage: int, coefficient: float, guidance: Guidance,
-                       cross_cache: list | None) -> torch.Tensor:
-        """Logits of the current stage [B, T, card], guided when guidance is on."""
+                       cross_cache: list | None, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the current stage, guided when guidance is on: [B, T, card], or [1, N, card]
+        at the N positions where ``rows`` [B, T] is True (in row-major order)."""
         B = codes.shape[0]
+        index = None if rows is None else rows.reshape(-1).nonzero()[:, 0]  # (index_select beats a bool mask)
+
+        def select(logits: torch.Tensor) -> torch.Tensor:  # [R, T, card] -> [R // B, N, card]
+            if index is None:
+                return logits
+            return logits.reshape(-1, rows.numel(), logits.shape[-1]).index_select(1, index)
+
         if not guidance.guided:
-            return self.transformer_logits(codes, stage, guidance.condition, cross_cache)
+            return select(self.transformer_logits(codes, stage, guidance.condition, cross_cache))
         if coefficient == 1 and self.options.skip_unit_guidance:
             # null + (cond - null) * 1 is the conditional logits (to float rounding): skip the null rows.
-            return self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B))
+            return select(self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B)))
         logits = self.transformer_logits(torch.cat([codes, codes]), stage, guidance.condition, cross_cache)
+        if rows is not None:
+            return guide(select(logits), 1, coefficient)
         return guide(logits, B, coefficient)
+
+    def _masked_only(self, device: torch.device) -> bool:
+        """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""
+        wanted = self.options.masked_only if self.options.masked_only is not None else device.type == "cpu"
+        return wanted and bool(getattr(self.sampler, "positionwise", False))
 
     def condition_cache(self, condition: torch.Tensor) -> list | None:
         """The condition's cross-attention keys/values for the whole generation (None when switched off)."""

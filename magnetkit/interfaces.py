@@ -125,7 +125,12 @@ class MaskingScheduler(Protocol):
 # ---------------------------------------------------------------------------------- sampler
 @runtime_checkable
 class Sampler(Protocol):
-    """One decoding step's choice of tokens from (already guided) logits."""
+    """One decoding step's choice of tokens from (already guided) logits.
+
+    A sampler may set ``positionwise = True`` when each position's token depends only on that
+    position's logits (and the random stream): the engine then passes only the positions it
+    generates, as [1, N, card] (`DecodeOptions.masked_only`). Without the attribute it sees [B, T].
+    """
 
     span_scoring: str  # "max" or "prod": how token confidences become span scores
 

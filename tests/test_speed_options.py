@@ -19,8 +19,10 @@ VARIANTS = {
     "stage_only off": DecodeOptions(stage_only=False),
     "blocked_attention off": DecodeOptions(blocked_attention=False),
     "check_every_step on": DecodeOptions(check_every_step=True),
+    "masked_only off": DecodeOptions(masked_only=False),
+    "masked_only on": DecodeOptions(masked_only=True),
     "all off": DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
-                             blocked_attention=False, check_every_step=True),
+                             blocked_attention=False, check_every_step=True, masked_only=False),
     # The eager backend traces the transformer with dynamo but runs it unchanged, so codes must match.
     "compile (eager backend)": DecodeOptions(compile=True, compile_backend="eager"),
 }
@@ -44,6 +46,30 @@ def decode(pipeline, options: DecodeOptions, texts, frames: int, guidance: Guida
 def test_each_option_keeps_audiocraft_greedy_codes(pipeline, reference, name):
     codes = decode(pipeline, VARIANTS[name], ["happy rock", "sad piano"], 150)
     np.testing.assert_array_equal(codes.numpy(), reference["gen_a_codes"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_masked_only_samples_just_the_generated_positions(pipeline, stream):
+    from magnetkit_samplers import TopPConfig, TopPSampler
+
+    sampled = []
+
+    class Spy(TopPSampler):
+        def __call__(self, logits, *args, **kwargs):
+            sampled.append(tuple(logits.shape[:2]))
+            return super().__call__(logits, *args, **kwargs)
+
+    sampler = Spy(TopPConfig(audiocraft_stream=stream))
+    decoder = Decoder(pipeline.model, pipeline.scheduler, sampler, options=DecodeOptions())
+    guidance = pipeline.guidance(["happy rock", "sad piano"], None)
+    codes = decoder.generate(2, 150, STEPS, guidance, None, torch.Generator().manual_seed(0))
+    assert (codes != pipeline.model.config.mask_id).all()
+    if stream:  # audiocraft's random stream needs the whole [B, T] layout
+        assert set(sampled) == {(2, 150)}
+    else:  # each step samples the masked units' positions only: 2 rows x num_masked x span 3
+        plans = [plan for n in STEPS for plan in plan_stage(pipeline.scheduler, guidance, n, 50)]
+        assert sampled == [(1, 2 * plan.num_masked * 3) for plan in plans]
+        assert sampled[0] == (1, 300) and sampled[-1][1] < 300
 
 
 def test_unit_guidance_skips_the_null_rows_and_keeps_the_codes(pipeline):

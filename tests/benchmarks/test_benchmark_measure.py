@@ -1,5 +1,6 @@
 """The benchmark's instruments: FLOP counts against torch's counter, the band, memory, the CLI."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,10 +62,23 @@ def test_clock_and_peak_memory_see_the_work():
 def test_the_benchmark_runs_end_to_end(capsys):
     from benchmarks.generation import main
 
+    # Every row but keep_freed_memory(), which would change this test process's malloc for good.
+    rows = ("default (all on),cross_cache off,stage_only off,blocked_attention off,check_every_step on,"
+            "masked_only off,all off,cfg 1")
     code = main(["--sizes", "tiny", "--batches", "1", "--steps", "1,1,1,1", "--duration", "1",
-                 "--compare-size", "tiny", "--compare-steps", "1,1,1,1", "--matmul-repeats", "1"])
+                 "--compare-size", "tiny", "--compare-steps", "1,1,1,1", "--matmul-repeats", "1", "--variants", rows])
     out = capsys.readouterr().out
     assert code == 0
     assert "| tiny x1 | 1,1,1,1 |" in out and "| all off |" in out and "cfg 1, skip_unit_guidance on" in out
-    # Every option variant (6 on CPU, and the CFG-1 pair) decodes the same greedy codes as its reference.
-    assert out.count("| yes |") == 8 and "| no |" not in out
+    # Every option variant (7 on CPU, and the CFG-1 pair) decodes the same greedy codes as its reference.
+    assert out.count("| yes |") == 9 and "| no |" not in out
+    # The sampling table: audiocraft's draw against the fast one, with and without masked_only.
+    assert "## Sampling (tiny, batch 1, steps 1,1,1,1)" in out and "| top_p fast draw, masked_only on (default) |" in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_sets_glibcs_malloc_options():
+    # In a child process: the setting is process-wide and lasting.
+    code = "from magnetkit.engine import keep_freed_memory; print(keep_freed_memory())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
