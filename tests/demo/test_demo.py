@@ -94,6 +94,21 @@ def test_generate_cli_with_only_a_prompt_writes_audio_offline(tmp_path, monkeypa
     assert np.abs(audio).max() > 0.05  # not silence
 
 
+def test_generate_threads_option(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    before = torch.get_num_threads()
+    try:
+        assert main(["generate", PROMPT, "-o", "out", "--quiet", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["generate", PROMPT, "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
 def test_the_model_follows_the_prompt_and_guidance_helps(pipeline):
     # One fixed prompt per kind of sound, each naming a different register and tempo.
     texts = [PROMPT, "a slow low sine wave arpeggio", "a fast mid-range noise drums beat",
