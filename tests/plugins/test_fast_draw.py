@@ -99,3 +99,19 @@ def test_fast_top_k_confidences_are_the_truncated_distribution_like_audiocraft()
     kept = probs * (probs >= top.values[..., -1:]).float()
     kept = kept / kept.sum(dim=-1, keepdim=True)
     assert torch.allclose(confidences, torch.gather(kept, -1, tokens[..., None])[..., 0], rtol=1e-5, atol=0)
+
+
+def test_many_positions_are_sampled_in_chunks_with_the_same_results():
+    from magnetkit_samplers import GreedyConfig, GreedySampler
+    from magnetkit_samplers.base import CHUNK_ENTRIES
+
+    logits = 3 * torch.randn(2, 700, 2048, generator=torch.Generator().manual_seed(6))
+    assert logits.shape[0] * logits.shape[1] > CHUNK_ENTRIES // 2048  # several chunks
+    sampler = GreedySampler(GreedyConfig())
+    tokens, confidences = sampler(logits, 0, 4)
+    probs = torch.softmax(logits / sampler.temperature_at(0, 4), dim=-1)
+    assert torch.equal(tokens, logits.argmax(-1))
+    assert torch.equal(confidences, torch.gather(probs, -1, tokens[..., None])[..., 0])
+    tokens, confidences = TopPSampler(TopPConfig())(logits, 0, 4, torch.Generator().manual_seed(0))
+    assert torch.gather(reference_nucleus(probs.reshape(-1, 2048), 0.9), -1, tokens.reshape(-1, 1)).all()
+    assert torch.equal(confidences, torch.gather(probs, -1, tokens[..., None])[..., 0])
