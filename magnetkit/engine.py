@@ -95,6 +95,10 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
     return token_mask.reshape(B, num_units, T // num_units).any(-1)
 
 
+# `DecodeOptions.masked_only` guides and samples this many logits at a time (2 MiB of float32).
+POSITION_CHUNK_ENTRIES = 2**19
+
+
 # ------------------------------------------------------------------------------- CPU memory
 def keep_freed_memory() -> bool:
     """Make glibc keep freed memory for the next tensors instead of handing it back to the OS.
@@ -240,15 +244,13 @@ class Decoder:
             stage_tokens = torch.where(known.frames, known.codes[:, stage], stage_tokens)
         codes[:, stage] = stage_tokens
 
-        # 2. forward and guidance (at every position, or only where units are generated)
-        rows = token_mask if self._masked_only(codes.device) else None
-        logits = self._guided_logits(codes, stage, plan.coefficient, guidance, cross_cache, rows)
-
-        # 3. sample, fill the masked positions, score what was generated
-        tokens, probs = self.sampler(logits, plan.step, num_steps, generator=generator)  # [B, T] or [1, N]
-        if rows is not None:  # back to [B, T]; positions outside the generated units are never read
-            tokens = torch.zeros_like(stage_tokens).masked_scatter_(rows, tokens)
-            probs = torch.ones(rows.shape, dtype=probs.dtype, device=probs.device).masked_scatter_(rows, probs)
+        # 2-3. forward, guidance and sampling: at every position, or only where units are generated
+        logits, coefficient = self._forward(codes, stage, plan.coefficient, guidance, cross_cache)
+        if self._masked_only(codes.device):
+            tokens, probs = self._sample_positions(logits, coefficient, token_mask, plan.step, num_steps, generator)
+        else:
+            guided = logits if coefficient is None else guide(logits, codes.shape[0], coefficient)  # [B, T, card]
+            tokens, probs = self.sampler(guided, plan.step, num_steps, generator=generator)  # [B, T], [B, T]
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
         if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
@@ -258,27 +260,44 @@ class Decoder:
         return self.scheduler.unit_scores(probs, self.sampler.span_scoring).masked_fill(~generated, KEEP_SCORE)
 
     # -- the transformer call ------------------------------------------------------------------
-    def _guided_logits(self, codes: torch.Tensor, stage: int, coefficient: float, guidance: Guidance,
-                       cross_cache: list | None, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of the current stage, guided when guidance is on: [B, T, card], or [1, N, card]
-        at the N positions where ``rows`` [B, T] is True (in row-major order)."""
+    def _forward(self, codes: torch.Tensor, stage: int, coefficient: float, guidance: Guidance,
+                 cross_cache: list | None) -> tuple[torch.Tensor, float | None]:
+        """The stage's logits [R, T, card] and the CFG coefficient to mix them with.
+
+        R is B (coefficient None: nothing to mix) or 2B, the null rows after the conditional ones.
+        """
         B = codes.shape[0]
-        index = None if rows is None else rows.reshape(-1).nonzero()[:, 0]  # (index_select beats a bool mask)
-
-        def select(logits: torch.Tensor) -> torch.Tensor:  # [R, T, card] -> [R // B, N, card]
-            if index is None:
-                return logits
-            return logits.reshape(-1, rows.numel(), logits.shape[-1]).index_select(1, index)
-
         if not guidance.guided:
-            return select(self.transformer_logits(codes, stage, guidance.condition, cross_cache))
+            return self.transformer_logits(codes, stage, guidance.condition, cross_cache), None
         if coefficient == 1 and self.options.skip_unit_guidance:
             # null + (cond - null) * 1 is the conditional logits (to float rounding): skip the null rows.
-            return select(self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B)))
-        logits = self.transformer_logits(torch.cat([codes, codes]), stage, guidance.condition, cross_cache)
-        if rows is not None:
-            return guide(select(logits), 1, coefficient)
-        return guide(logits, B, coefficient)
+            return self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B)), None
+        return self.transformer_logits(torch.cat([codes, codes]), stage, guidance.condition, cross_cache), coefficient
+
+    def _sample_positions(self, logits: torch.Tensor, coefficient: float | None, positions: torch.Tensor, step: int,
+                          num_steps: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Guide and sample only where ``positions`` [B, T] is True -> (tokens [B, T], probabilities [B, T]).
+
+        The sampler sees [1, N, card], a cache-sized chunk of positions at a time, so selecting,
+        mixing and sampling each chunk runs from cache instead of streaming [2B, T, card] logits
+        through memory once per operation. Elsewhere the tokens are 0 and the probabilities 1:
+        only generated units are scored, and they lie wholly inside ``positions``.
+        """
+        B, T = positions.shape
+        flat = logits.reshape(-1, B * T, logits.shape[-1])  # [1 or 2, B*T, card]
+        index = positions.reshape(-1).nonzero()[:, 0]  # (index_select beats a boolean mask)
+        tokens = torch.zeros(B, T, dtype=torch.long, device=logits.device)
+        probs = torch.ones(B, T, dtype=logits.dtype, device=logits.device)
+        chunks = []
+        for part in index.split(max(1, POSITION_CHUNK_ENTRIES // logits.shape[-1])):
+            selected = flat.index_select(1, part)
+            if coefficient is not None:
+                selected = guide(selected, 1, coefficient)
+            chunks.append(self.sampler(selected, step, num_steps, generator=generator))
+        if chunks:
+            tokens.masked_scatter_(positions, torch.cat([chunk[0] for chunk in chunks], dim=1))
+            probs.masked_scatter_(positions, torch.cat([chunk[1] for chunk in chunks], dim=1).to(probs.dtype))
+        return tokens, probs
 
     def _masked_only(self, device: torch.device) -> bool:
         """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""

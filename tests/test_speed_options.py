@@ -1,6 +1,7 @@
 """Every speed option of the decoder changes no output: greedy codes stay audiocraft's, on or off."""
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -55,9 +56,9 @@ def test_masked_only_samples_just_the_generated_positions(pipeline, stream):
     sampled = []
 
     class Spy(TopPSampler):
-        def __call__(self, logits, *args, **kwargs):
-            sampled.append(tuple(logits.shape[:2]))
-            return super().__call__(logits, *args, **kwargs)
+        def __call__(self, logits, step, num_steps, **kwargs):
+            sampled.append((step, num_steps, tuple(logits.shape[:2])))
+            return super().__call__(logits, step, num_steps, **kwargs)
 
     sampler = Spy(TopPConfig(audiocraft_stream=stream))
     decoder = Decoder(pipeline.model, pipeline.scheduler, sampler, options=DecodeOptions())
@@ -65,11 +66,13 @@ def test_masked_only_samples_just_the_generated_positions(pipeline, stream):
     codes = decoder.generate(2, 150, STEPS, guidance, None, torch.Generator().manual_seed(0))
     assert (codes != pipeline.model.config.mask_id).all()
     if stream:  # audiocraft's random stream needs the whole [B, T] layout
-        assert set(sampled) == {(2, 150)}
-    else:  # each step samples the masked units' positions only: 2 rows x num_masked x span 3
+        assert {shape for _, _, shape in sampled} == {(2, 150)} and len(sampled) == sum(STEPS)
+    else:  # each step samples the masked units' positions only (2 rows x num_masked x span 3), in chunks
+        per_step = [sum(shape[1] for _, _, shape in group) for _, group in itertools.groupby(sampled, lambda c: c[:2])]
         plans = [plan for n in STEPS for plan in plan_stage(pipeline.scheduler, guidance, n, 50)]
-        assert sampled == [(1, 2 * plan.num_masked * 3) for plan in plans]
-        assert sampled[0] == (1, 300) and sampled[-1][1] < 300
+        assert per_step == [2 * plan.num_masked * 3 for plan in plans]
+        assert per_step[0] == 300 and per_step[-1] < 300
+        assert {shape[0] for _, _, shape in sampled} == {1} and max(shape[1] for _, _, shape in sampled) == 256
 
 
 def test_unit_guidance_skips_the_null_rows_and_keeps_the_codes(pipeline):
