@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from magnetkit.cli import add_command
 from magnetkit.errors import UsageError
 
 EXAMPLES = {
@@ -19,11 +20,7 @@ EXAMPLES = {
 
 
 def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str, func) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-                              epilog=f"examples:\n  {EXAMPLES[name]}",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=func)
-    return p
+    return add_command(subparsers, name, help_text, func, EXAMPLES[name])
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
