@@ -109,16 +109,18 @@ def test_generate_threads_option(tmp_path, monkeypatch, capsys):
     assert "--threads must be at least 1" in capsys.readouterr().err
 
 
-def test_the_model_follows_the_prompt_and_guidance_helps(pipeline):
-    # One fixed prompt per kind of sound, each naming a different register and tempo.
+def test_the_model_follows_the_prompt(pipeline):
+    # One fixed prompt per kind of sound, each naming a different register and tempo, 4 clips each.
+    # Bounds sit below what `evaluate-adherence --split valid` measures (README), above chance.
     texts = [PROMPT, "a slow low sine wave arpeggio", "a fast mid-range noise drums beat",
              "a high sawtooth sustained note"]
     wanted = [Attributes("square", "high", "fast", "arpeggio"), Attributes("sine", "low", "slow", "arpeggio"),
               Attributes("drums", "mid", "fast", "beat"), Attributes("saw", "high", None, "sustained")]
-    result = pipeline.generate(texts * 2, seed=0, progress=False)
+    result = pipeline.generate(texts * 4, seed=0, progress=False)
     judged = [analyse(clip.numpy(), result.sample_rate).attributes for clip in result.audio]
-    scores = accuracy(judged, wanted * 2)
-    assert scores["register"] >= 0.75 and scores["pattern"] >= 0.75 and scores["tonal"] >= 0.75, scores
+    scores = accuracy(judged, wanted * 4)
+    assert scores["waveform"] >= 0.75 and scores["tonal"] >= 0.75, scores
+    assert scores["register"] >= 0.6 and scores["pattern"] >= 0.6, scores
     assert scores["all four"] > chance(wanted)["all four"] * 4, scores
 
 
