@@ -188,6 +188,7 @@ class Decoder:
     options: DecodeOptions = field(default_factory=DecodeOptions)
     _compiled: Any = field(default=None, init=False, repr=False)
     _model_switches: dict[str, bool] | None = field(default=None, init=False, repr=False)
+    _sampler_takes_stage: bool | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
     def generate(self, batch: int, num_frames: int, steps: Sequence[int], guidance: Guidance,
@@ -197,6 +198,10 @@ class Decoder:
         device = guidance.condition.device
         if len(steps) != config.num_codebooks:
             raise UsageError(f"decoding_steps has {len(steps)} entries; the model has "
+                             f"{config.num_codebooks} codebooks")
+        stage_temperatures = getattr(self.sampler, "stage_temperatures", None)
+        if stage_temperatures is not None and len(stage_temperatures) != config.num_codebooks:
+            raise UsageError(f"sampler.stage_temperatures has {len(stage_temperatures)} entries; the model has "
                              f"{config.num_codebooks} codebooks")
         T = self.scheduler.usable_frames(num_frames)
         codes, known = self._initial_codes(batch, T, known, device)
@@ -247,10 +252,11 @@ class Decoder:
         # 2-3. forward, guidance and sampling: at every position, or only where units are generated
         logits, coefficient = self._forward(codes, stage, plan.coefficient, guidance, cross_cache)
         if self._masked_only(codes.device):
-            tokens, probs = self._sample_positions(logits, coefficient, token_mask, plan.step, num_steps, generator)
+            tokens, probs = self._sample_positions(logits, coefficient, token_mask, stage, plan.step, num_steps,
+                                                   generator)
         else:
             guided = logits if coefficient is None else guide(logits, codes.shape[0], coefficient)  # [B, T, card]
-            tokens, probs = self.sampler(guided, plan.step, num_steps, generator=generator)  # [B, T], [B, T]
+            tokens, probs = self._sample(guided, stage, plan.step, num_steps, generator)  # [B, T], [B, T]
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
         if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
@@ -274,8 +280,9 @@ class Decoder:
             return self.transformer_logits(codes, stage, guidance.condition[:B], cache_rows(cross_cache, B)), None
         return self.transformer_logits(torch.cat([codes, codes]), stage, guidance.condition, cross_cache), coefficient
 
-    def _sample_positions(self, logits: torch.Tensor, coefficient: float | None, positions: torch.Tensor, step: int,
-                          num_steps: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sample_positions(self, logits: torch.Tensor, coefficient: float | None, positions: torch.Tensor, stage: int,
+                          step: int, num_steps: int,
+                          generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Guide and sample only where ``positions`` [B, T] is True -> (tokens [B, T], probabilities [B, T]).
 
         The sampler sees [1, N, card], a cache-sized chunk of positions at a time, so selecting,
@@ -293,11 +300,20 @@ class Decoder:
             selected = flat.index_select(1, part)
             if coefficient is not None:
                 selected = guide(selected, 1, coefficient)
-            chunks.append(self.sampler(selected, step, num_steps, generator=generator))
+            chunks.append(self._sample(selected, stage, step, num_steps, generator))
         if chunks:
             tokens.masked_scatter_(positions, torch.cat([chunk[0] for chunk in chunks], dim=1))
             probs.masked_scatter_(positions, torch.cat([chunk[1] for chunk in chunks], dim=1).to(probs.dtype))
         return tokens, probs
+
+    def _sample(self, logits: torch.Tensor, stage: int, step: int, num_steps: int,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sampler's call, with ``stage=`` for samplers that take it (per-stage settings)."""
+        if self._sampler_takes_stage is None:
+            self._sampler_takes_stage = "stage" in inspect.signature(self.sampler.__call__).parameters
+        if self._sampler_takes_stage:
+            return self.sampler(logits, step, num_steps, generator=generator, stage=stage)
+        return self.sampler(logits, step, num_steps, generator=generator)
 
     def _masked_only(self, device: torch.device) -> bool:
         """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""

@@ -149,3 +149,23 @@ def test_guide_in_one_buffer_equals_the_plain_expression():
 def test_options_refuse_impossible_settings(kwargs, message):
     with pytest.raises(UsageError, match=message):
         DecodeOptions(**kwargs)
+
+
+def test_the_engine_tells_samplers_that_take_it_which_stage_they_decode(pipeline):
+    from magnetkit_samplers import GreedyConfig, GreedySampler
+
+    stages = []
+
+    class Recording(GreedySampler):
+        def __call__(self, logits, step, num_steps, generator=None, stage=None):
+            stages.append(stage)
+            return super().__call__(logits, step, num_steps, generator, stage)
+
+    guidance = pipeline.guidance(["happy rock"], None)
+    sampler = Recording(GreedyConfig(stage_temperatures=[3.0, 1.0, 1.0, 1.0]))
+    Decoder(pipeline.model, pipeline.scheduler, sampler, options=DecodeOptions(masked_only=False)).generate(
+        1, 150, STEPS, guidance, None, torch.Generator().manual_seed(0))
+    assert stages == [0] * 4 + [1] * 2 + [2] * 2 + [3] * 2
+    wrong = GreedySampler(GreedyConfig(stage_temperatures=[3.0, 1.0]))
+    with pytest.raises(UsageError, match="stage_temperatures has 2 entries; the model has 4 codebooks"):
+        Decoder(pipeline.model, pipeline.scheduler, wrong).generate(1, 150, STEPS, guidance, None, None)

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # audiocraft's floor on the annealed temperature: the last step of a stage would otherwise divide by 0.
 MIN_TEMPERATURE = 1e-2
@@ -24,6 +24,16 @@ class SamplerConfig(BaseModel):
     anneal: bool = Field(True, description="decay the temperature linearly to 0 over each stage's steps")
     span_scoring: Literal["max", "prod"] = Field(
         "max", description="span confidence: 'max' = most probable token, 'prod' = product of probabilities")
+    stage_temperatures: list[float] | None = Field(
+        None, description="a starting temperature per codebook stage, in place of `temperature` (annealed the "
+                          "same way), e.g. [1.0, 0.05, 0.05, 0.05]: low temperatures for the residual codebooks")
+
+    @field_validator("stage_temperatures")
+    @classmethod
+    def _positive_temperatures(cls, values: list[float] | None) -> list[float] | None:
+        if values is not None and (not values or any(not v > 0 for v in values)):
+            raise ValueError("needs one positive temperature per codebook stage")
+        return values
 
 
 class DrawingConfig(SamplerConfig):
@@ -59,14 +69,20 @@ class TemperatureSampler(ABC):
         self.temperature = config.temperature
         self.anneal = config.anneal
         self.span_scoring = config.span_scoring
+        self.stage_temperatures = config.stage_temperatures
         self.positionwise = not getattr(config, "audiocraft_stream", False)
 
-    def temperature_at(self, step: int, num_steps: int) -> float:
-        """The softmax temperature used at ``step`` of ``num_steps`` (after the 1e-2 floor)."""
-        return max(annealed_temperature(self.temperature, step, num_steps, self.anneal), MIN_TEMPERATURE)
+    def temperature_at(self, step: int, num_steps: int, stage: int | None = None) -> float:
+        """The softmax temperature used at ``step`` of ``num_steps`` of ``stage`` (after the 1e-2 floor)."""
+        start = self.temperature
+        if self.stage_temperatures is not None and stage is not None:
+            if not 0 <= stage < len(self.stage_temperatures):
+                raise ValueError(f"stage {stage} has no entry in stage_temperatures ({len(self.stage_temperatures)})")
+            start = self.stage_temperatures[stage]
+        return max(annealed_temperature(start, step, num_steps, self.anneal), MIN_TEMPERATURE)
 
     def __call__(self, logits: torch.Tensor, step: int, num_steps: int,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 generator: torch.Generator | None = None, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Choose a token at every position.
 
         Args:
@@ -74,6 +90,7 @@ class TemperatureSampler(ABC):
             step: the decoding step within the stage, from 0.
             num_steps: the stage's number of decoding steps.
             generator: the source of randomness (on the logits' device); None uses torch's global one.
+            stage: the codebook stage being decoded (selects ``stage_temperatures``); None: ``temperature``.
 
         Returns:
             (tokens [B, T] int64, their probabilities [B, T]): the confidences that decide which
@@ -86,7 +103,7 @@ class TemperatureSampler(ABC):
             raise ValueError(f"logits must be [B, T, card], got shape {tuple(logits.shape)}")
         if not 0 <= step < num_steps:
             raise ValueError(f"step must be in [0, {num_steps}), got {step}")
-        temperature = self.temperature_at(step, num_steps)
+        temperature = self.temperature_at(step, num_steps, stage)
         rows = max(1, CHUNK_ENTRIES // logits.shape[-1])
         if not self.positionwise or logits.shape[0] * logits.shape[1] <= rows or logits.device.type != "cpu":
             return self._sample(logits, temperature, generator)

@@ -179,6 +179,8 @@ def test_top_k_keeps_k_tokens(stream):
     (TopKConfig, {"top_k": 0}, "top_k", "greater than or equal to 1"),
     (GreedyConfig, {"span_scoring": "mean"}, "span_scoring", "'max' or 'prod'"),
     (GreedyConfig, {"top_p": 0.9}, "top_p", "Extra inputs"),
+    (TopPConfig, {"stage_temperatures": [1.0, 0.0]}, "stage_temperatures", "one positive temperature"),
+    (TopPConfig, {"stage_temperatures": []}, "stage_temperatures", "one positive temperature"),
 ])
 def test_config_validation(config, params, field, message):
     with pytest.raises(ValidationError) as info:
@@ -189,7 +191,7 @@ def test_config_validation(config, params, field, message):
 
 def test_defaults():
     assert TopPConfig().model_dump() == {"temperature": 3.0, "anneal": True, "span_scoring": "max",
-                                         "audiocraft_stream": False, "top_p": 0.9}
+                                         "stage_temperatures": None, "audiocraft_stream": False, "top_p": 0.9}
     assert TopKConfig().top_k == 250 and GreedyConfig().temperature == 3.0
 
 
@@ -206,3 +208,17 @@ def test_last_step_floor():
     logits = torch.tensor([[[0.0, 0.01, -1.0]]])
     _, probs = GreedySampler(GreedyConfig())(logits, 3, 4)
     assert math.isclose(float(probs), 1 / (1 + math.exp(-1) + math.exp(-101)), rel_tol=1e-6)
+
+
+def test_stage_temperatures_replace_the_temperature_per_stage():
+    sampler = TopPSampler(TopPConfig(temperature=3.0, stage_temperatures=[2.0, 0.5]))
+    # Annealed like temperature: start * steps_left / num_steps, steps_left = num_steps - 1 - step.
+    assert sampler.temperature_at(0, 4, stage=0) == 1.5 and sampler.temperature_at(0, 4, stage=1) == 0.375
+    assert sampler.temperature_at(2, 4, stage=1) == 0.125
+    assert sampler.temperature_at(0, 4) == 2.25  # no stage given: temperature
+    logits = torch.randn(1, 5, 8, generator=torch.Generator().manual_seed(0))
+    greedy = GreedySampler(GreedyConfig(stage_temperatures=[1.0, 0.5], anneal=False))
+    _, confidences = greedy(logits, 0, 2, stage=1)
+    assert torch.allclose(confidences, torch.softmax(logits / 0.5, dim=-1).max(-1).values)
+    with pytest.raises(ValueError, match="stage 2"):
+        sampler(logits, 0, 4, stage=2)
