@@ -145,6 +145,21 @@ def make_caption(attrs: Attributes, rng: np.random.Generator) -> str:
     return template.format(**fields)
 
 
+def partial_caption(attrs: Attributes, rng: np.random.Generator, omit: float) -> str | None:
+    """A caption that leaves out each of waveform, register and tempo with probability ``omit``.
+
+    The pattern is always named. Returns None when nothing was left out (keep the full caption).
+    Captions that name only some attributes teach a model each word on its own, not only in
+    the company it keeps in the training combinations (caption augmentation).
+    """
+    kept = [name for name in ("tempo", "register", "waveform")
+            if getattr(attrs, name) is not None and rng.random() >= omit]
+    if len(kept) == sum(getattr(attrs, name) is not None for name in ("tempo", "register", "waveform")):
+        return None
+    words = [WORDS[name][getattr(attrs, name)] for name in (*kept, "pattern")]
+    return "a " + " ".join(options[rng.integers(len(options))] for options in words)
+
+
 def _word_pattern(word: str) -> str:
     # hyphen and space are interchangeable in prompts ("square-wave" / "square wave")
     parts = [re.escape(p) for p in re.split(r"[-\s]+", word)]
@@ -379,7 +394,8 @@ def iter_clips(n_clips: int, seed: int = 0, split: str = "train") -> Iterator[Cl
         yield make_clip(seed, split, i)
 
 
-def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train") -> Path:
+def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train",
+                  omit_attributes: float = 0.0) -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
 
     The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
@@ -390,6 +406,9 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         n_clips: number of clips.
         seed: dataset seed; the same (seed, split) always gives the same clips.
         split: "train" or "valid" (training combinations) or "heldout" (`HELDOUT` only).
+        omit_attributes: probability that a caption leaves out each of its waveform, register
+            and tempo words (`partial_caption`; drawn from a generator of its own, so the audio
+            and the other captions are the same for any value). 0 names every attribute.
 
     Returns:
         The manifest's path.
@@ -401,6 +420,8 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
 
     if n_clips <= 0:
         raise UsageError(f"n_clips must be positive, got {n_clips}")
+    if not 0 <= omit_attributes <= 1:
+        raise UsageError(f"omit_attributes must be in [0, 1], got {omit_attributes}")
     folder = Path(folder)
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
@@ -408,9 +429,13 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         for clip in iter_clips(n_clips, seed, split):
             rel = f"audio/{split}_{clip.index:06d}.wav"
             sf.write(folder / rel, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+            caption = clip.caption
+            if omit_attributes > 0:
+                rng = np.random.default_rng([seed, SPLITS[split], clip.index, 1])
+                caption = partial_caption(clip.attributes, rng, omit_attributes) or caption
             record = {
                 "path": rel,
-                "caption": clip.caption,
+                "caption": caption,
                 "attributes": asdict(clip.attributes),
                 "duration": clip.duration,
                 "sample_rate": SAMPLE_RATE,

@@ -43,6 +43,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--clips", type=int, default=defaults.train_clips, help="training clips to synthesise")
     p.add_argument("--valid-clips", type=int, default=defaults.valid_clips, help="validation clips to synthesise")
     p.add_argument("--seed", type=int, default=defaults.seed, help="dataset seed")
+    p.add_argument("--omit-attributes", type=float, default=defaults.omit_attributes, metavar="P",
+                   help="probability that a training caption leaves out each of its waveform, register and tempo "
+                        f"words (default {defaults.omit_attributes})")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--install", action="store_true",
                    help="copy the trained model, caption encoder and codec into the demo plugin's assets")
@@ -85,7 +88,10 @@ def run_demo_train(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed)
+    if not 0 <= args.omit_attributes <= 1:
+        raise UsageError(f"--omit-attributes must be in [0, 1], got {args.omit_attributes}")
+    data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed,
+                    omit_attributes=args.omit_attributes)
     result = train_demo(args.out, data, args.overrides, progress=print)
     print(f"trained in {result.train_seconds / 60:.1f} min: {result.model}")
     if args.install:

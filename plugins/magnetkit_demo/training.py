@@ -26,6 +26,7 @@ class DemoData:
     train_clips: int = 4000
     valid_clips: int = 200
     seed: int = 0
+    omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
 
 
 @dataclass
@@ -55,11 +56,12 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
         if clips <= 0:
             raise UsageError(f"the {split} split needs a positive number of clips, got {clips}")
         folder = out / "data" / split
+        omit = data.omit_attributes if split == "train" else 0.0  # validation captions name every attribute
         if _manifest_lines(folder) == clips:
             progress(f"{split}: reusing {clips} clips in {folder}")
         else:
             started = time.perf_counter()
-            write_dataset(folder, clips, data.seed, split)
+            write_dataset(folder, clips, data.seed, split, omit_attributes=omit)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

@@ -31,6 +31,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--split", choices=list(SPLITS), default="train",
                    help="train/valid draw the training attribute combinations, heldout only the held-out ones")
+    p.add_argument("--omit-attributes", type=float, default=0.0, metavar="P",
+                   help="probability that a caption leaves out each of its waveform, register and tempo words "
+                        "(caption augmentation; default 0: every caption names every attribute)")
 
     defaults = FitConfig()
     p = add_command(subparsers, "fit-codec", "fit a speccodec (k-means RVQ over STFT features) on audio files",
@@ -64,7 +67,7 @@ def run_synth_data(args: argparse.Namespace) -> int:
     """Write the clips and print where the manifest is."""
     from magnetkit.synth.dataset import write_dataset
 
-    manifest = write_dataset(args.out, args.clips, args.seed, args.split)
+    manifest = write_dataset(args.out, args.clips, args.seed, args.split, omit_attributes=args.omit_attributes)
     print(f"{args.clips} {args.split} clips (seed {args.seed}): {manifest}")
     return 0
 

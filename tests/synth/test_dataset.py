@@ -197,3 +197,24 @@ def test_accuracy_script_prints_every_attribute(capsys):
     assert analysis.main(["--clips", "3", "--split", "heldout"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["waveform", "register", "tempo", "pattern", "all"]
+
+
+def test_partial_captions_name_a_subset_and_leave_the_audio_alone(tmp_path):
+    from magnetkit.synth.dataset import partial_caption
+
+    full = write_dataset(tmp_path / "full", 30, seed=3, split="train")
+    part = write_dataset(tmp_path / "part", 30, seed=3, split="train", omit_attributes=0.5)
+    rows = [json.loads(line) for line in full.read_text().splitlines()]
+    partial = [json.loads(line) for line in part.read_text().splitlines()]
+    shortened = 0
+    for a, b in zip(rows, partial):
+        assert a["attributes"] == b["attributes"]
+        assert np.array_equal(sf.read(full.parent / a["path"])[0], sf.read(part.parent / b["path"])[0])
+        named = {k: v for k, v in parse_caption(b["caption"]).items() if v is not None}
+        assert named.items() <= {k: v for k, v in a["attributes"].items() if v is not None}.items()
+        assert named["pattern"] == a["attributes"]["pattern"]  # the pattern is always named
+        shortened += b["caption"] != a["caption"]
+    assert 10 <= shortened < 30
+    assert partial_caption(Attributes("sine", "low", "slow", "arpeggio"), np.random.default_rng(0), 0.0) is None
+    with pytest.raises(UsageError, match="omit_attributes"):
+        write_dataset(tmp_path / "bad", 1, omit_attributes=1.5)
