@@ -97,7 +97,8 @@ class TemperatureSampler(ABC):
             spans are re-masked next.
 
         Raises:
-            ValueError: for logits that are not [B, T, card] or a step outside [0, num_steps).
+            ValueError: for logits that are not [B, T, card], a step outside [0, num_steps) or a
+                stage without an entry in ``stage_temperatures``.
         """
         if logits.dim() != 3:
             raise ValueError(f"logits must be [B, T, card], got shape {tuple(logits.shape)}")
