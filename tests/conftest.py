@@ -27,3 +27,13 @@ def reference() -> dict:
     """audiocraft's outputs on the tiny checkpoint (compact form)."""
     with np.load(FIXTURE / "reference_compact.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test of small models: on the shared 2 cores a second intra-op thread
+    only waits for the core another job holds (tiny models ran up to ~100x slower with two)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

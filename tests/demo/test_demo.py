@@ -24,13 +24,7 @@ PROMPT = "a fast high square-wave arpeggio"
 LIMIT_MB = 30.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A small model: a second intra-op thread only waits for a core the other tests are using."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one torch thread
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +89,6 @@ def test_generate_cli_with_only_a_prompt_writes_audio_offline(tmp_path, monkeypa
 
 
 def test_generate_threads_option(tmp_path, monkeypatch, capsys):
-    import torch
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     before = torch.get_num_threads()

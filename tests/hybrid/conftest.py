@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from hybrid_helpers import CARD, PreferLowPlugin
 
 from magnetkit.plugins import register_plugin, unregister_plugin
@@ -26,17 +25,13 @@ def musicgen_dir(tmp_path_factory):
     return tiny_musicgen(tmp_path_factory.mktemp("musicgen"), cardinality=CARD)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run single-threaded: on the shared 2 cores, two spinning threads make them ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def prefer_low(fakes):
     register_plugin(PreferLowPlugin(), "prefer-low")
     yield
     unregister_plugin("prefer-low")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""

@@ -18,13 +18,7 @@ CARD, K = 64, 4
 TEXTS = ["happy rock", "sad slow piano"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run single-threaded: on the shared 2 cores, two spinning threads make them ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one torch thread
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from magnetkit_speccodec import FitConfig, SpecCodec, SpecCodecConfig, fit_codec
 from magnetkit_speccodec.codec import SHIPPED
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Its tensors are small: a second intra-op thread only waits for a core the other tests are using."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one torch thread
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Fixtures of the training tests (helpers live in train_helpers.py)."""
 
 import pytest
-import torch
 
 from magnetkit.plugins import register_plugin, unregister_plugin
 from magnetkit.testing.fakes import FakePlugin
@@ -16,9 +15,5 @@ def fakes():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""
