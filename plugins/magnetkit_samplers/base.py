@@ -64,13 +64,19 @@ class TemperatureSampler(ABC):
     the tokens must be audiocraft's draws, whose random stream depends on the whole [B, T] layout.
     """
 
+    audiocraft_stream = False  # samplers that draw at random set it from their `DrawingConfig`
+
     def __init__(self, config: SamplerConfig) -> None:
         self.config = config
         self.temperature = config.temperature
         self.anneal = config.anneal
         self.span_scoring = config.span_scoring
         self.stage_temperatures = config.stage_temperatures
-        self.positionwise = not getattr(config, "audiocraft_stream", False)
+
+    @property
+    def positionwise(self) -> bool:
+        """Whether the engine may pass only the positions it generates (see the class docstring)."""
+        return not self.audiocraft_stream
 
     def temperature_at(self, step: int, num_steps: int, stage: int | None = None) -> float:
         """The softmax temperature used at ``step`` of ``num_steps`` of ``stage`` (after the 1e-2 floor)."""
@@ -161,6 +167,11 @@ def ranked_cumulative(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ascending, torch.cumsum(ascending, dim=-1)
 
 
+def mass_below(cumulative: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """The probability mass of the ascending ranks below ``first`` [N, 1], from `ranked_cumulative`'s sums."""
+    return torch.gather(cumulative, -1, (first - 1).clamp(min=0)) * (first > 0)
+
+
 def draw_ranked(probs: torch.Tensor, ascending: torch.Tensor, cumulative: torch.Tensor, first: torch.Tensor,
                 generator: torch.Generator | None) -> torch.Tensor:
     """Draw one token per row of ``probs`` [N, card] among the ranks ``first`` [N, 1] and above.
@@ -178,7 +189,7 @@ def draw_ranked(probs: torch.Tensor, ascending: torch.Tensor, cumulative: torch.
         tokens [N] int64.
     """
     last = probs.shape[-1] - 1
-    dropped = torch.gather(cumulative, -1, (first - 1).clamp(min=0)) * (first > 0)  # [N, 1]
+    dropped = mass_below(cumulative, first)  # [N, 1]
     uniform = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=cumulative.dtype)
     # A target in (dropped, total]; the first rank whose cumulative sum reaches it is drawn.
     target = dropped + (1 - uniform) * (cumulative[:, -1:] - dropped)

@@ -10,6 +10,7 @@ from magnetkit_samplers.base import (
     TemperatureSampler,
     draw,
     draw_ranked,
+    mass_below,
     ranked_cumulative,
 )
 
@@ -37,7 +38,7 @@ class TopKSampler(TemperatureSampler):
             # Every token tied with the k-th largest stays, as in audiocraft.
             first = torch.searchsorted(ascending, ascending[:, flat.shape[-1] - k, None].contiguous())
             tokens = draw_ranked(flat, ascending, cumulative, first, generator)
-            kept_mass = cumulative[:, -1:] - torch.gather(cumulative, -1, (first - 1).clamp(min=0)) * (first > 0)
+            kept_mass = cumulative[:, -1:] - mass_below(cumulative, first)
             return tokens.reshape(probs.shape[:-1]), (flat / kept_mass).reshape(probs.shape)
         kth_largest = torch.topk(probs, k, dim=-1).values[..., -1:]
         kept = probs * (probs >= kth_largest).float()
