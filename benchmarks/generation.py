@@ -161,9 +161,13 @@ def option_variants(device: torch.device, compile_on_cpu: bool) -> list[tuple[st
         ("blocked_attention off", dataclasses.replace(default, blocked_attention=False)),
         ("check_every_step on", dataclasses.replace(default, check_every_step=True)),
         ("masked_only off", dataclasses.replace(default, masked_only=False)),
+        ("cpu_kernels off", dataclasses.replace(default, cpu_kernels=False)),
         ("all off", DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
-                                  blocked_attention=False, check_every_step=True, masked_only=False)),
+                                  blocked_attention=False, check_every_step=True, masked_only=False,
+                                  cpu_kernels=False)),
     ]
+    if device.type != "cpu":  # a CPU-only switch
+        variants = [variant for variant in variants if variant[0] != "cpu_kernels off"]
     if device.type == "cuda":
         variants += [("autocast bf16", dataclasses.replace(default, autocast="bf16")),
                      ("autocast fp16", dataclasses.replace(default, autocast="fp16")),
@@ -195,23 +199,31 @@ def main_table(args: argparse.Namespace, device: torch.device, parameters: dict[
 
 
 def sampling_table(args: argparse.Namespace, device: torch.device) -> list[Run]:
-    """top-p drawn as audiocraft draws it against the fast draw, at every position or only the generated ones.
+    """top-p drawn as audiocraft draws it, then each faster draw and CPU switch added in turn.
 
-    The default fast draw samples the same distribution with a different random stream, so codes
-    differ from the first row's by design (tests/plugins/test_fast_draw.py checks the distribution).
+    The sorting draw and the CPU loop draw (``sampler.cpu_kernel``) sample audiocraft's
+    distribution with other random streams, so codes differ from the first row's by design
+    (tests/plugins/test_fast_draw.py checks the distributions).
     """
-    from magnetkit_samplers import TopPConfig, TopPSampler
+    from magnetkit_samplers import TopPSampler
 
     pipe = build_pipeline(SIZES[args.sampling_size], str(device), sampler="top_p")
-    rows = [("top_p, audiocraft_stream (sort + multinomial)", TopPSampler(TopPConfig(audiocraft_stream=True)),
-             DecodeOptions()),
-            ("top_p fast draw, masked_only off", pipe.sampler, DecodeOptions(masked_only=False)),
-            ("top_p fast draw, masked_only on (default)", pipe.sampler, DecodeOptions(masked_only=True))]
+
+    def top_p(**changes: bool) -> TopPSampler:
+        return TopPSampler(pipe.sampler.config.model_copy(update=changes))
+
+    no_kernels = DecodeOptions(cpu_kernels=False)
+    rows = [("audiocraft_stream (sort + multinomial)", top_p(audiocraft_stream=True), DecodeOptions()),
+            ("sorting draw, masked_only off", top_p(cpu_kernel=False), dataclasses.replace(no_kernels, masked_only=False)),
+            ("sorting draw, masked_only on", top_p(cpu_kernel=False), no_kernels),
+            ("sorting draw, masked_only + cpu_kernels", top_p(cpu_kernel=False), DecodeOptions()),
+            ("loop draw, masked_only off", pipe.sampler, DecodeOptions(masked_only=False)),
+            ("loop draw, masked_only + cpu_kernels (default)", pipe.sampler, DecodeOptions())]
     runs, default_sampler = [], pipe.sampler
     for label, sampler, options in rows:
         pipe.sampler = sampler
-        if not runs:
-            warm_up(pipe, args.sampling_size, args.sampling_batch, args.duration, options)
+        # Every row: each draw settles its own allocations (and numba loads its compiled loops).
+        warm_up(pipe, args.sampling_size, args.sampling_batch, args.duration, options)
         runs.append(best_of(args.repeats, pipe, args.sampling_size, args.sampling_batch, args.steps,
                             args.duration, options, args.seed, label))
         print(format_run_line(runs[-1]), file=sys.stderr, flush=True)

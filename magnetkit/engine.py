@@ -71,6 +71,22 @@ def guide(logits: torch.Tensor, batch: int, coefficient: float) -> torch.Tensor:
     return (cond - null).mul_(coefficient).add_(null)
 
 
+def guided_at(logits: torch.Tensor, index: torch.Tensor, coefficient: float | None,
+              cpu_kernel: bool = True) -> torch.Tensor:
+    """The (CFG-mixed) logits [1, n, card] at the positions ``index`` [n] of [1 or 2, N, card] logits.
+
+    ``coefficient`` None: nothing to mix, ``logits`` is [1, N, card]. On a CPU with ``cpu_kernel``
+    the selection and the mix are one numba loop (`kernels.select_guided`, the values of `guide`).
+    """
+    if coefficient is None:
+        return logits.index_select(1, index)
+    if cpu_kernel and logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64):
+        from magnetkit import kernels  # numba: imported at the first CPU step
+
+        return kernels.select_guided(logits, index, coefficient)
+    return guide(logits.index_select(1, index), 1, coefficient)
+
+
 def initial_scores(known_frames: torch.Tensor | None, batch: int, num_frames: int, num_units: int,
                    device: torch.device) -> torch.Tensor:
     """[B, U] starting scores: 0, or KEEP_SCORE for units whose frames are all given."""
@@ -136,6 +152,8 @@ class DecodeOptions:
     # Guide and sample only the positions being generated, for samplers that declare ``positionwise``.
     # None: on CPU only (on a GPU the data-dependent number of positions costs a host sync per step).
     masked_only: bool | None = None
+    # With masked_only on a CPU: select and CFG-mix the positions in one numba loop (`kernels`; same values).
+    cpu_kernels: bool = True
     autocast: Literal["bf16", "fp16"] | None = None  # the transformer under torch.autocast (for GPUs)
     compile: bool = False  # torch.compile the transformer; the first generation pays for compiling
     cuda_graphs: bool = False  # with compile: replay CUDA graphs (torch.compile's "reduce-overhead")
@@ -297,9 +315,7 @@ class Decoder:
         probs = torch.ones(B, T, dtype=logits.dtype, device=logits.device)
         chunks = []
         for part in index.split(max(1, POSITION_CHUNK_ENTRIES // logits.shape[-1])):
-            selected = flat.index_select(1, part)
-            if coefficient is not None:
-                selected = guide(selected, 1, coefficient)
+            selected = guided_at(flat, part, coefficient, self.options.cpu_kernels)
             chunks.append(self._sample(selected, stage, step, num_steps, generator))
         if chunks:
             tokens.masked_scatter_(positions, torch.cat([chunk[0] for chunk in chunks], dim=1))

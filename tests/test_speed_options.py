@@ -22,8 +22,9 @@ VARIANTS = {
     "check_every_step on": DecodeOptions(check_every_step=True),
     "masked_only off": DecodeOptions(masked_only=False),
     "masked_only on": DecodeOptions(masked_only=True),
+    "cpu_kernels off": DecodeOptions(cpu_kernels=False),
     "all off": DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
-                             blocked_attention=False, check_every_step=True, masked_only=False),
+                             blocked_attention=False, check_every_step=True, masked_only=False, cpu_kernels=False),
     # The eager backend traces the transformer with dynamo but runs it unchanged, so codes must match.
     "compile (eager backend)": DecodeOptions(compile=True, compile_backend="eager"),
 }

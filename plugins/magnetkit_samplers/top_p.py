@@ -9,6 +9,7 @@ from pydantic import Field
 from magnetkit_samplers.base import (
     DrawingConfig,
     TemperatureSampler,
+    _numpy_can_take,
     draw,
     draw_ranked,
     ranked_cumulative,
@@ -19,20 +20,25 @@ class TopPConfig(DrawingConfig):
     """Parameters of the top-p sampler."""
 
     top_p: float = Field(0.9, gt=0, le=1, description="keep the most probable tokens holding this share of the mass")
+    cpu_kernel: bool = Field(
+        True, description="on a CPU, draw with the compiled loop of magnetkit_samplers.kernels (no sort; the same "
+                          "distribution as the sorting draw, another random stream); off: the sorting draw")
 
 
 class TopPSampler(TemperatureSampler):
     """Sample among the most probable tokens whose cumulated probability reaches ``top_p``.
 
-    By default the nucleus is found from the sorted probability values and a token is drawn by
-    inverting the sorted values' cumulative sums (`draw_ranked`); with ``audiocraft_stream`` the
-    tokens are audiocraft's ``utils.sample_top_p`` draws for the same seed, bit for bit.
+    By default a token is drawn from the same distribution without audiocraft's index sort and
+    per-entry random numbers: on a CPU by `kernels.nucleus_draw`, elsewhere from the sorted
+    probability values (`draw_ranked`). With ``audiocraft_stream`` the tokens are audiocraft's
+    ``utils.sample_top_p`` draws for the same seed, bit for bit.
     """
 
     def __init__(self, config: TopPConfig) -> None:
         super().__init__(config)
         self.top_p = config.top_p
         self.audiocraft_stream = config.audiocraft_stream
+        self.cpu_kernel = config.cpu_kernel
 
     def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,11 +57,27 @@ class TopPSampler(TemperatureSampler):
         return tokens, probs
 
     def _choose_fast(self, probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """The nucleus from the sorted values alone, then `draw_ranked` (confidences: the full softmax)."""
+        """A token from each row's nucleus, without sorting where it can (confidences: the full softmax).
+
+        On a CPU with ``cpu_kernel``, `kernels.nucleus_draw` (draw from the softmax, keep the token
+        if it is in the nucleus); otherwise, and for its rare undrawn rows, the nucleus from the
+        sorted values (`draw_ranked`).
+        """
         flat = probs.reshape(-1, probs.shape[-1])
-        ascending, cumulative = ranked_cumulative(flat)
-        tokens = draw_ranked(flat, ascending, cumulative, self.first_kept(cumulative), generator)
+        if not (self.cpu_kernel and _numpy_can_take(flat)):
+            return self._draw_sorted(flat, generator).reshape(probs.shape[:-1])
+        from magnetkit_samplers.kernels import nucleus_draw  # numba: imported at the first CPU draw
+
+        tokens, drawn = nucleus_draw(flat, self.top_p, generator)
+        if not drawn.all():
+            rest = torch.nonzero(~drawn)[:, 0]
+            tokens[rest] = self._draw_sorted(flat[rest], generator)
         return tokens.reshape(probs.shape[:-1])
+
+    def _draw_sorted(self, flat: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The nucleus from the sorted values of ``flat`` [N, card] alone, then `draw_ranked` -> tokens [N]."""
+        ascending, cumulative = ranked_cumulative(flat)
+        return draw_ranked(flat, ascending, cumulative, self.first_kept(cumulative), generator)
 
     def first_kept(self, cumulative: torch.Tensor) -> torch.Tensor:
         """The lowest ascending rank in the nucleus [N, 1], from the sorted values' cumulative sums [N, card].

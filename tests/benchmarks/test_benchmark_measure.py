@@ -64,16 +64,17 @@ def test_the_benchmark_runs_end_to_end(capsys):
 
     # Every row but keep_freed_memory(), which would change this test process's malloc for good.
     rows = ("default (all on),cross_cache off,stage_only off,blocked_attention off,check_every_step on,"
-            "masked_only off,all off,cfg 1")
+            "masked_only off,cpu_kernels off,all off,cfg 1")
     code = main(["--sizes", "tiny", "--batches", "1", "--steps", "1,1,1,1", "--duration", "1",
                  "--compare-size", "tiny", "--compare-steps", "1,1,1,1", "--matmul-repeats", "1", "--variants", rows])
     out = capsys.readouterr().out
     assert code == 0
     assert "| tiny x1 | 1,1,1,1 |" in out and "| all off |" in out and "cfg 1, skip_unit_guidance on" in out
-    # Every option variant (7 on CPU, and the CFG-1 pair) decodes the same greedy codes as its reference.
-    assert out.count("| yes |") == 9 and "| no |" not in out
-    # The sampling table: audiocraft's draw against the fast one, with and without masked_only.
-    assert "## Sampling (tiny, batch 1, steps 1,1,1,1)" in out and "| top_p fast draw, masked_only on (default) |" in out
+    # Every option variant (8 on CPU, and the CFG-1 pair) decodes the same greedy codes as its reference.
+    assert out.count("| yes |") == 10 and "| no |" not in out
+    # The sampling table: audiocraft's draw, then the sorting and the loop draws with the CPU switches.
+    assert "## Sampling (tiny, batch 1, steps 1,1,1,1)" in out
+    assert "| sorting draw, masked_only off |" in out and "| loop draw, masked_only + cpu_kernels (default) |" in out
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

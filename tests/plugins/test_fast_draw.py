@@ -1,9 +1,14 @@
-"""The default (fast) draw of top-p and top-k: audiocraft's distribution, without its sort and stream."""
+"""The default (fast) draws of top-p and top-k: audiocraft's distribution, without its sort and stream.
+
+Two draws: the sorting draw (`draw_ranked`, top-k everywhere and top-p off the CPU) and top-p's
+CPU loop (`magnetkit_samplers.kernels.nucleus_draw`: draw from the softmax, keep nucleus tokens).
+"""
 
 import pytest
 import torch
 from magnetkit_samplers import TopKConfig, TopKSampler, TopPConfig, TopPSampler
 from magnetkit_samplers.base import draw_ranked, ranked_cumulative
+from magnetkit_samplers.kernels import ROUNDS, nucleus_draw
 
 
 def reference_nucleus(probs: torch.Tensor, p: float) -> torch.Tensor:
@@ -115,3 +120,68 @@ def test_many_positions_are_sampled_in_chunks_with_the_same_results():
     tokens, confidences = TopPSampler(TopPConfig())(logits, 0, 4, torch.Generator().manual_seed(0))
     assert torch.gather(reference_nucleus(probs.reshape(-1, 2048), 0.9), -1, tokens.reshape(-1, 1)).all()
     assert torch.equal(confidences, torch.gather(probs, -1, tokens[..., None])[..., 0])
+
+
+# ----------------------------------------------------------------------- top-p's CPU loop
+def nucleus_frequencies(probs: torch.Tensor, top_p: float, seed: int) -> tuple[torch.Tensor, float]:
+    """(how often each token is drawn, the share of rows drawn) over the rows of ``probs``."""
+    tokens, drawn = nucleus_draw(probs, top_p, torch.Generator().manual_seed(seed))
+    counts = torch.bincount(tokens[drawn], minlength=probs.shape[-1]).double()
+    return counts / drawn.sum(), drawn.double().mean().item()
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 1.0])
+def test_the_loop_draws_the_renormalised_nucleus(top_p):
+    base = torch.softmax(1.5 * torch.randn(40, generator=torch.Generator().manual_seed(0)), dim=-1)
+    kept = reference_nucleus(base[None], top_p)[0]
+    expected = torch.where(kept, base, 0).double()
+    expected /= expected.sum()
+    frequencies, drawn = nucleus_frequencies(base.expand(300_000, 40).contiguous(), top_p, seed=1)
+    sigma = (expected * (1 - expected) / (drawn * 300_000)).sqrt()
+    assert (frequencies[~kept] == 0).all()
+    assert ((frequencies[kept] - expected[kept]).abs() < 5 * sigma[kept]).all(), (frequencies, expected)
+    # A row is drawn unless all its candidates miss the nucleus, which holds >= top_p of the mass.
+    assert drawn >= 1 - (1 - top_p) ** ROUNDS - 0.01
+
+
+def test_the_loop_keeps_the_first_tokens_of_a_tie_cut_by_the_border():
+    # Ranked (stable): 0.3 (token 0), then the 0.2s as tokens 1, 3, 4, then 0.1. At p = 0.6 the mass
+    # above token 4 is 0.7: tokens 0, 1 and 3 stay, as in the sorting draw and audiocraft.
+    probs = torch.tensor([[0.3, 0.2, 0.1, 0.2, 0.2]], dtype=torch.float64).expand(200_000, 5).contiguous()
+    frequencies, _ = nucleus_frequencies(probs, 0.6, seed=2)
+    assert torch.equal(reference_nucleus(probs[:1], 0.6)[0], torch.tensor([True, True, False, True, False]))
+    assert torch.allclose(frequencies, torch.tensor([3 / 7, 2 / 7, 0, 2 / 7, 0], dtype=torch.float64), atol=0.005)
+
+
+def test_the_loop_never_draws_a_zero_and_handles_any_vocabulary_size():
+    # A cold softmax: most entries are exactly 0; 100 entries is one full block and a partial one.
+    logits = 100 * torch.randn(2000, 100, generator=torch.Generator().manual_seed(3))
+    probs = torch.softmax(logits, dim=-1)
+    assert (probs == 0).float().mean() > 0.5
+    tokens, drawn = nucleus_draw(probs, 0.9, torch.Generator().manual_seed(4))
+    assert drawn.all()
+    assert torch.gather(reference_nucleus(probs, 0.9), -1, tokens[:, None]).all()
+    assert (torch.gather(probs, -1, tokens[:, None]) > 0).all()
+
+
+def test_rows_the_loop_leaves_undrawn_take_the_sorting_draw():
+    # A flat softmax and a small nucleus: a candidate is kept with probability ~0.05, so ~80% of
+    # the rows stay undrawn after 4 candidates.
+    logits = 0.1 * torch.randn(1, 500, 2048, generator=torch.Generator().manual_seed(5))
+    _, drawn = nucleus_draw(torch.softmax(logits[0], dim=-1), 0.05, torch.Generator().manual_seed(6))
+    assert 0.1 < drawn.float().mean() < 0.3
+    sampler = TopPSampler(TopPConfig(top_p=0.05, temperature=1.0, anneal=False))
+    tokens, _ = sampler(logits, 0, 1, torch.Generator().manual_seed(6))
+    nucleus = reference_nucleus(torch.softmax(logits[0], dim=-1), 0.05)
+    assert torch.gather(nucleus, -1, tokens[0, :, None]).all()
+
+
+def test_the_cpu_kernel_switch_selects_the_draw():
+    logits = 3 * torch.randn(1, 200, 2048, generator=torch.Generator().manual_seed(7))
+    probs = torch.softmax(logits / 3.0, dim=-1)[0]
+    loop, _ = TopPSampler(TopPConfig(anneal=False))(logits, 0, 1, torch.Generator().manual_seed(8))
+    sorting, _ = TopPSampler(TopPConfig(anneal=False, cpu_kernel=False))(logits, 0, 1, torch.Generator().manual_seed(8))
+    tokens, drawn = nucleus_draw(probs, 0.9, torch.Generator().manual_seed(8))
+    assert drawn.all() and torch.equal(loop[0], tokens)
+    assert torch.equal(sorting[0], draw(probs, TopPSampler(TopPConfig()).first_kept(ranked_cumulative(probs)[1]), 8))
+    assert not torch.equal(loop, sorting)  # the same distribution, another random stream

@@ -191,7 +191,8 @@ def test_config_validation(config, params, field, message):
 
 def test_defaults():
     assert TopPConfig().model_dump() == {"temperature": 3.0, "anneal": True, "span_scoring": "max",
-                                         "stage_temperatures": None, "audiocraft_stream": False, "top_p": 0.9}
+                                         "stage_temperatures": None, "audiocraft_stream": False, "top_p": 0.9,
+                                         "cpu_kernel": True}
     assert TopKConfig().top_k == 250 and GreedyConfig().temperature == 3.0
 
 
