@@ -9,9 +9,9 @@ from pydantic import Field
 from magnetkit_samplers.base import (
     DrawingConfig,
     TemperatureSampler,
-    _numpy_can_take,
     draw,
     draw_ranked,
+    on_cpu_as_float,
     ranked_cumulative,
 )
 
@@ -64,7 +64,7 @@ class TopPSampler(TemperatureSampler):
         sorted values (`draw_ranked`).
         """
         flat = probs.reshape(-1, probs.shape[-1])
-        if not (self.cpu_kernel and _numpy_can_take(flat)):
+        if not (self.cpu_kernel and on_cpu_as_float(flat)):
             return self._draw_sorted(flat, generator).reshape(probs.shape[:-1])
         from magnetkit_samplers.kernels import nucleus_draw  # numba: imported at the first CPU draw
 
