@@ -15,8 +15,9 @@ import numba
 import numpy as np
 import torch
 
-# Compiled code is cached next to this file, or in numba's user cache where that is read-only.
-_JIT = {"cache": True, "nogil": True}
+# numba.njit options of every loop: compiled code is cached next to its module (or in numba's
+# user cache where that is read-only), and the loops release the GIL.
+JIT_OPTIONS = {"cache": True, "nogil": True}
 
 
 def select_guided(logits: torch.Tensor, index: torch.Tensor, coefficient: float) -> torch.Tensor:
@@ -31,7 +32,7 @@ def select_guided(logits: torch.Tensor, index: torch.Tensor, coefficient: float)
     return torch.from_numpy(out)[None]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_OPTIONS)
 def _select_guided(cond, null, index, coefficient, out):
     for row in range(index.shape[0]):
         source = index[row]

@@ -15,12 +15,12 @@ import numba
 import numpy as np
 import torch
 
+from magnetkit.kernels import JIT_OPTIONS
+
 # Candidate draws per row: a row is left undrawn with probability (1 - p)^ROUNDS at most (1e-4 at p = 0.9).
 ROUNDS = 4
 # Entries per block of the cumulative-sum search.
 BLOCK = 64
-
-_JIT = {"cache": True, "nogil": True}
 
 
 def nucleus_draw(probs: torch.Tensor, top_p: float,
@@ -42,7 +42,7 @@ def nucleus_draw(probs: torch.Tensor, top_p: float,
     return torch.from_numpy(tokens), torch.from_numpy(drawn)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_OPTIONS)
 def _nucleus_rows(probs, uniforms, top_p, tokens, drawn):
     card = probs.shape[1]
     sums = np.empty((card + BLOCK - 1) // BLOCK, dtype=probs.dtype)
@@ -57,7 +57,7 @@ def _nucleus_rows(probs, uniforms, top_p, tokens, drawn):
                 break
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_OPTIONS)
 def _block_sums(values, sums):
     """Fill ``sums`` with the sums of BLOCK entries each; return their sum in the order `_invert` adds them."""
     total = values.dtype.type(0)
@@ -67,7 +67,7 @@ def _block_sums(values, sums):
     return total
 
 
-@numba.njit(fastmath={"reassoc", "nsz"}, **_JIT)
+@numba.njit(fastmath={"reassoc", "nsz"}, **JIT_OPTIONS)
 def _sum(values):
     """The sum of ``values`` in whatever order vectorises (reassociated)."""
     total = values.dtype.type(0)
@@ -76,7 +76,7 @@ def _sum(values):
     return total
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT_OPTIONS)
 def _invert(values, sums, target):
     """The first token at which the cumulative sum reaches ``target`` in (0, total]; never a zero entry."""
     reached = values.dtype.type(0)
@@ -98,7 +98,7 @@ def _invert(values, sums, target):
     return 0
 
 
-@numba.njit(fastmath={"reassoc", "nsz"}, **_JIT)
+@numba.njit(fastmath={"reassoc", "nsz"}, **JIT_OPTIONS)
 def _mass_ranked_above(values, token):
     """The mass ranked above ``token``: every larger value, and the values tied with it earlier in the vocabulary."""
     level = values[token]
