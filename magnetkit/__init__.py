@@ -18,17 +18,24 @@ from magnetkit.registry import build, get_registry
 __version__ = "0.1.0"
 
 
+# Public names whose modules are heavy (torch model code): imported on first use, so
+# `import magnetkit` and plugin registration stay fast. name -> module that defines it.
+_LAZY: dict[str, str] = {
+    "load": "magnetkit.loading",
+    "Pipeline": "magnetkit.pipeline",
+    "Generation": "magnetkit.pipeline",
+    "add_command": "magnetkit.cli",
+}
+
+
 def __getattr__(name: str):
-    """Import the generation API on first use (it pulls in the model and checkpoint code)."""
-    if name == "load":
-        from magnetkit.loading import load
+    """Import a lazily exported public name on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'magnetkit' has no attribute {name!r}")
+    import importlib
 
-        return load
-    if name in ("Pipeline", "Generation"):
-        from magnetkit import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'magnetkit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
@@ -49,6 +56,7 @@ __all__ = [
     "Rescorer",
     "Sampler",
     "UsageError",
+    "add_command",
     "build",
     "get_registry",
     "hookimpl",
