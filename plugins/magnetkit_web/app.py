@@ -1,0 +1,196 @@
+"""The Gradio page of ``magnetkit web``: its layout, its two events (pick a model, generate), and serving it.
+
+Offline by default: Gradio's analytics and the hub's telemetry are switched off before Gradio is
+imported, the default theme's fonts are bundled, and the page loads no other script or font.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from magnetkit import MagnetkitError, UsageError
+from magnetkit_web import service
+from magnetkit_web.service import DEFAULT_MODEL, MAX_SAMPLES, MODES, ModelCache, Settings
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'magnetkit[web]'"
+TITLE = "magnetkit: MAGNeT text-to-audio"
+KEEP_SECONDS = 3600  # results (ours and Gradio's copies) are deleted after this long
+
+
+def check_gradio() -> None:
+    """Fail in one line, before any model loads, when Gradio is missing (a fast check: no import)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("gradio") is not None
+    except (ImportError, ValueError):  # a broken or stubbed-out module
+        found = False
+    if not found:
+        raise UsageError(f"the web demo needs Gradio, which is not installed; install it with: {INSTALL_HINT}")
+
+
+def import_gradio() -> Any:
+    """Import Gradio with analytics and telemetry off; one clear error if it is missing or not version 6."""
+    # Set before the import: Gradio reads them then. Someone who wants analytics sets them first.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    check_gradio()
+    try:
+        import gradio
+    except ImportError as exc:
+        raise UsageError(f"the web demo needs Gradio, which failed to import ({exc}); "
+                         f"install it with: {INSTALL_HINT}") from exc
+    if int(gradio.__version__.split(".")[0]) != 6:
+        raise UsageError(f"the web demo needs Gradio 6, found {gradio.__version__}; install it with: {INSTALL_HINT}")
+    return gradio
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``magnetkit web``: check the arguments, load the starting model, serve until interrupted."""
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    check_gradio()
+    cache = ModelCache(device=args.device)
+    source = args.source or DEFAULT_MODEL
+    first = cache.get(source)  # a model that cannot load fails here, in one line, before serving
+    gr = import_gradio()
+    demo = build_page(gr, cache, source, service.settings_of(first))
+    print(f"magnetkit web: serving {source} (Ctrl+C to stop)", flush=True)
+    demo.queue(default_concurrency_limit=1, max_size=64).launch(
+        server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False, pwa=False,
+        mcp_server=False, inbrowser=False, show_error=False, footer_links=["gradio"])
+    return 0
+
+
+def build_page(gr: Any, cache: ModelCache, source: str, defaults: dict[str, Any]) -> Any:
+    """The page: inputs on the left, outputs on the right; returns the ``gr.Blocks``."""
+    samplers = service.sampler_names()
+    # delete_cache: Gradio's copies of the results older than an hour go, so a long-running server stays small.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(KEEP_SECONDS, KEEP_SECONDS)) as demo:
+        gr.Markdown(f"## {TITLE}\nType a description, press **Generate**. Settings start at the model's recipe.")
+        with gr.Row():
+            with gr.Column(scale=5):
+                prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a fast high square-wave arpeggio")
+                negative = gr.Textbox(label="Negative prompt", placeholder="optional: what to steer away from")
+                model = gr.Dropdown(service.model_choices(source), value=source, label="Model", allow_custom_value=True,
+                                    info="the embedded default model, a shipped recipe, or type a local "
+                                         "checkpoint folder (or hub id)")
+                with gr.Row():
+                    duration = gr.Number(defaults["duration"], label="Duration (s)")
+                    samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples", elem_id="samples")
+                    seed = gr.Number(-1, label="Seed", precision=0, info="-1: random")
+                mode = gr.Radio(list(MODES), value=MODES[0], label="Mode")
+                with gr.Accordion("Audio prompt (continuation and infill)", open=False):
+                    audio_prompt = gr.Audio(label="Audio prompt", type="filepath", sources=["upload", "microphone"])
+                    with gr.Row():
+                        infill_start = gr.Number(0.0, label="Infill start (s)")
+                        infill_end = gr.Number(1.0, label="Infill end (s)")
+                with gr.Accordion("Sampler and guidance", open=False):
+                    with gr.Row():
+                        sampler = gr.Dropdown(samplers, value=defaults["sampler"], label="Sampler")
+                        temperature = gr.Number(defaults["temperature"], label="Temperature")
+                    with gr.Row():
+                        top_p = gr.Number(defaults["top_p"], label="Top-p", info="used by top_p")
+                        top_k = gr.Number(defaults["top_k"], label="Top-k", precision=0, info="used by top_k")
+                    with gr.Row():
+                        cfg_max = gr.Number(defaults["cfg_max"], label="CFG start", info="guidance at the start of a stage")
+                        cfg_min = gr.Number(defaults["cfg_min"], label="CFG end", info="guidance at its end")
+                        steps = gr.Textbox(defaults["decoding_steps"], label="Decoding steps",
+                                           info="steps for each codebook stage")
+                generate = gr.Button("Generate", variant="primary")
+            with gr.Column(scale=6):
+                status = gr.Markdown(elem_id="status")
+                audios, images = [], []
+                for i in range(MAX_SAMPLES):
+                    name = "Output" if i == 0 else f"Output {i + 1}"
+                    audios.append(gr.Audio(label=name, type="filepath", format="wav", interactive=False,
+                                           visible=i == 0, buttons=["download"], elem_id=f"output-{i + 1}"))
+                    # No share button: it would upload to the internet.
+                    images.append(gr.Image(label=f"Spectrogram {i + 1}", type="numpy", format="png",
+                                           interactive=False, visible=i == 0, height=170,
+                                           buttons=["download", "fullscreen"], elem_id=f"spectrogram-{i + 1}"))
+                files = gr.File(label="Downloads (audio and codes .npy)", file_count="multiple", interactive=False,
+                                elem_id="downloads")
+
+        fields = [duration, sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps]
+        inputs = [prompt, model, negative, duration, samples, seed, mode, audio_prompt, infill_start, infill_end,
+                  sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps]
+        model.change(_on_model(gr, cache), inputs=model, outputs=[*fields, status])
+        handler = _on_generate(gr, cache, Path(tempfile.gettempdir()) / f"magnetkit-web-{os.getpid()}")
+        events = [generate.click, prompt.submit]
+        for event in events:
+            event(handler, inputs=inputs, outputs=[status, *audios, *images, files], concurrency_id="generate")
+    return demo
+
+
+def _on_model(gr: Any, cache: ModelCache):
+    def pick(source: str, progress=gr.Progress()):
+        """Load the picked model (once) and show its recipe's settings."""
+        progress(0, desc=f"loading {source}")
+        pipeline = _readable(gr, lambda: cache.get(source))
+        values = service.settings_of(pipeline)
+        keys = ["duration", "sampler", "temperature", "top_p", "top_k", "cfg_max", "cfg_min", "decoding_steps"]
+        return [*(values[k] for k in keys), f"Loaded **{source}**."]
+
+    return pick
+
+
+def _on_generate(gr: Any, cache: ModelCache, root: Path):
+    def run(prompt, model, negative, duration, samples, seed, mode, audio_prompt, infill_start, infill_end,
+            sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps, progress=gr.Progress()):
+        """Generate with the page's settings; fill the output slots in use and hide the others."""
+        progress(0, desc="starting" if (model or DEFAULT_MODEL) in cache else "loading model")
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="decoding", unit="steps")
+
+        def work() -> service.Result:
+            settings = Settings(
+                prompt=prompt or "", model=model or DEFAULT_MODEL, negative=negative or "",
+                duration=_number(duration, "Duration"), samples=_number(samples, "Samples"),
+                seed=None if seed is None else _number(seed, "Seed"), mode=mode, audio_prompt=audio_prompt,
+                infill_start=_number(infill_start, "Infill start"), infill_end=_number(infill_end, "Infill end"),
+                sampler=sampler, temperature=_number(temperature, "Temperature"), top_p=_number(top_p, "Top-p"),
+                top_k=_number(top_k, "Top-k"), cfg_max=_number(cfg_max, "CFG start"),
+                cfg_min=_number(cfg_min, "CFG end"), decoding_steps=steps or "")
+            return service.generate(cache, settings, service.new_output_dir(root, keep_seconds=KEEP_SECONDS), step)
+
+        result = _readable(gr, work)
+        n = len(result.audio)
+        audio = [gr.update(value=str(result.audio[i]) if i < n else None, visible=i < n) for i in range(MAX_SAMPLES)]
+        image = [gr.update(value=result.spectrograms[i] if i < n else None, visible=i < n) for i in range(MAX_SAMPLES)]
+        return [result.summary, *audio, *image, [str(f) for f in result.files]]
+
+    return run
+
+
+def _number(value: Any, what: str) -> float:
+    if value is None or value == "":
+        raise UsageError(f"{what}: give a number")
+    return float(value)
+
+
+def _readable(gr: Any, work):
+    """Run ``work``; a magnetkit error becomes the page's error message, anything else a short one (logged in full)."""
+    try:
+        return work()
+    except MagnetkitError as exc:
+        raise gr.Error(str(exc), title="magnetkit", duration=None, print_exception=False) from exc
+    except Exception as exc:  # an unexpected bug: the page says so in one line, the server log has the traceback
+        log.exception("request failed")
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise gr.Error(f"internal error ({type(exc).__name__}: {first}); the server log has the details",
+                       title="magnetkit", duration=None, print_exception=False) from exc
