@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'magnetkit[web]'"
 TITLE = "magnetkit: MAGNeT text-to-audio"
+# The fields a picked model's recipe fills in, in the order of `service.settings_of`'s keys.
+SETTING_KEYS = ("duration", "sampler", "temperature", "top_p", "top_k", "cfg_max", "cfg_min", "decoding_steps")
 KEEP_SECONDS = 3600  # results (ours and Gradio's copies) are deleted after this long
 
 
@@ -138,12 +140,14 @@ def build_page(gr: Any, cache: ModelCache, source: str, defaults: dict[str, Any]
 
 def _on_model(gr: Any, cache: ModelCache):
     def pick(source: str, progress=gr.Progress()):
-        """Load the picked model (once) and show its recipe's settings."""
+        """Load the picked model (once) and show its recipe's settings; on failure keep the fields as they are."""
         progress(0, desc=f"loading {source}")
-        pipeline = _readable(gr, lambda: cache.get(source))
-        values = service.settings_of(pipeline)
-        keys = ["duration", "sampler", "temperature", "top_p", "top_k", "cfg_max", "cfg_min", "decoding_steps"]
-        return [*(values[k] for k in keys), f"Loaded **{source}**."]
+        try:
+            values = service.settings_of(cache.get(source))
+        except MagnetkitError as exc:  # the page says why in one line; the fields keep their values
+            gr.Warning(str(exc), title="magnetkit", duration=None)
+            return [*(gr.update() for _ in SETTING_KEYS), f"**Could not load {source}:** {exc}"]
+        return [*(values[k] for k in SETTING_KEYS), f"Loaded **{source}**."]
 
     return pick
 

@@ -74,6 +74,9 @@ class ModelCache:
         from magnetkit import load
 
         key = (source or DEFAULT_MODEL).strip() or DEFAULT_MODEL
+        if key.startswith(("/", "./", "../", "~")) and not Path(key).expanduser().exists():
+            raise UsageError(f"no such folder or file: {key!r} (give a magnetkit or audiocraft checkpoint "
+                             "folder, a recipe, or a hub id)")
         with self._lock:
             if key in self._pipelines:
                 self._pipelines.move_to_end(key)

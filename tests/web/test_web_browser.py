@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -52,7 +53,20 @@ def check_audio(data: bytes, duration: float) -> np.ndarray:
     return wav
 
 
+# Records every progress text ("12/70 steps | ... decoding") the page shows, however briefly.
+WATCH_PROGRESS = """() => {
+    window.progressSeen = [];
+    new MutationObserver(() => {
+        for (const el of document.querySelectorAll('[data-testid=status-tracker]')) {
+            const text = el.textContent || '';
+            if (/\\d+\\/\\d+ steps/.test(text)) window.progressSeen.push(text.trim());
+        }
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def test_generate_in_the_browser_gives_audio_codes_and_a_spectrogram_offline(page, server):
+    page.evaluate(WATCH_PROGRESS)
     generate(page)
     audio = check_audio(fetch(page, output_audio_link(page)), DURATION)
     assert audio.shape[1] == 1
@@ -62,6 +76,9 @@ def test_generate_in_the_browser_gives_audio_codes_and_a_spectrogram_offline(pag
     assert codes.shape == (1, 4, round(DURATION * 50)) and codes.dtype == np.int64
     assert page.locator("#spectrogram-1 img").first.is_visible()
     assert "1 x 1.20 s at 16000 Hz" in page.locator("#status").inner_text()
+    progress = page.evaluate("window.progressSeen")
+    assert any("decoding" in text for text in progress), progress  # the bar follows the engine's steps
+    assert any(re.search(r"\b\d+/70 steps", text) for text in progress), progress  # 40+10+10+10 steps
 
     # Offline: the page fetched nothing from anywhere but this server (no fonts, scripts, analytics).
     hosts = {urlparse(url).netloc for url in page.requested if urlparse(url).scheme in ("http", "https")}
@@ -84,6 +101,16 @@ def test_a_bad_setting_shows_a_readable_error_and_the_next_request_works(page):
     page.get_by_label("Temperature").fill("1")
     generate(page, "a slow low sine note")
     check_audio(fetch(page, output_audio_link(page)), DURATION)
+
+
+def test_a_model_that_cannot_load_is_reported_and_another_can_be_picked(page):
+    model = page.get_by_role("combobox", name="Model")
+    model.fill("/no/such/folder")
+    model.press("Enter")
+    page.locator("#status", has_text="Could not load /no/such/folder: no such folder or file").wait_for()
+    model.click()
+    page.get_by_role("option", name="default model (embedded, offline)").click()
+    page.locator("#status", has_text="Loaded default-model").wait_for()
 
 
 def test_two_users_at_once_are_queued_and_both_served(browser, server):
