@@ -23,6 +23,9 @@ INSTALL_HINT = "pip install 'magnetkit[web]'"
 TITLE = "magnetkit: MAGNeT text-to-audio"
 # The fields a picked model's recipe fills in, in the order of `service.settings_of`'s keys.
 SETTING_KEYS = ("duration", "sampler", "temperature", "top_p", "top_k", "cfg_max", "cfg_min", "decoding_steps")
+# The generate handler's inputs, in order: `Settings` field names.
+INPUT_ORDER = ("prompt", "model", "negative", "duration", "samples", "seed", "mode", "audio_prompt", "infill_start",
+               "infill_end", "sampler", "temperature", "top_p", "top_k", "cfg_max", "cfg_min", "decoding_steps")
 KEEP_SECONDS = 3600  # results (ours and Gradio's copies) are deleted after this long
 
 
@@ -78,64 +81,77 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def build_page(gr: Any, cache: ModelCache, source: str, defaults: dict[str, Any]) -> Any:
-    """The page: inputs on the left, outputs on the right; returns the ``gr.Blocks``."""
-    samplers = service.sampler_names()
-    # delete_cache: Gradio's copies of the results older than an hour go, so a long-running server stays small.
+    """The page: inputs on the left, outputs on the right, and their events; returns the ``gr.Blocks``."""
+    # delete_cache: Gradio's copies of results older than an hour go, so a long-running server stays small.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(KEEP_SECONDS, KEEP_SECONDS)) as demo:
         gr.Markdown(f"## {TITLE}\nType a description, press **Generate**. Settings start at the model's recipe.")
         with gr.Row():
             with gr.Column(scale=5):
-                prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a fast high square-wave arpeggio")
-                negative = gr.Textbox(label="Negative prompt", placeholder="optional: what to steer away from")
-                model = gr.Dropdown(service.model_choices(source), value=source, label="Model", allow_custom_value=True,
-                                    info="the embedded default model, a shipped recipe, or type a local "
-                                         "checkpoint folder (or hub id)")
-                with gr.Row():
-                    duration = gr.Number(defaults["duration"], label="Duration (s)")
-                    samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples", elem_id="samples")
-                    seed = gr.Number(-1, label="Seed", precision=0, info="-1: random")
-                mode = gr.Radio(list(MODES), value=MODES[0], label="Mode")
-                with gr.Accordion("Audio prompt (continuation and infill)", open=False):
-                    audio_prompt = gr.Audio(label="Audio prompt", type="filepath", sources=["upload", "microphone"])
-                    with gr.Row():
-                        infill_start = gr.Number(0.0, label="Infill start (s)")
-                        infill_end = gr.Number(1.0, label="Infill end (s)")
-                with gr.Accordion("Sampler and guidance", open=False):
-                    with gr.Row():
-                        sampler = gr.Dropdown(samplers, value=defaults["sampler"], label="Sampler")
-                        temperature = gr.Number(defaults["temperature"], label="Temperature")
-                    with gr.Row():
-                        top_p = gr.Number(defaults["top_p"], label="Top-p", info="used by top_p")
-                        top_k = gr.Number(defaults["top_k"], label="Top-k", precision=0, info="used by top_k")
-                    with gr.Row():
-                        cfg_max = gr.Number(defaults["cfg_max"], label="CFG start", info="guidance at the start of a stage")
-                        cfg_min = gr.Number(defaults["cfg_min"], label="CFG end", info="guidance at its end")
-                        steps = gr.Textbox(defaults["decoding_steps"], label="Decoding steps",
-                                           info="steps for each codebook stage")
+                fields = _inputs(gr, source, defaults)
                 generate = gr.Button("Generate", variant="primary")
             with gr.Column(scale=6):
-                status = gr.Markdown(elem_id="status")
-                audios, images = [], []
-                for i in range(MAX_SAMPLES):
-                    name = "Output" if i == 0 else f"Output {i + 1}"
-                    audios.append(gr.Audio(label=name, type="filepath", format="wav", interactive=False,
-                                           visible=i == 0, buttons=["download"], elem_id=f"output-{i + 1}"))
-                    # No share button: it would upload to the internet.
-                    images.append(gr.Image(label=f"Spectrogram {i + 1}", type="numpy", format="png",
-                                           interactive=False, visible=i == 0, height=170,
-                                           buttons=["download", "fullscreen"], elem_id=f"spectrogram-{i + 1}"))
-                files = gr.File(label="Downloads (audio and codes .npy)", file_count="multiple", interactive=False,
-                                elem_id="downloads")
-
-        fields = [duration, sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps]
-        inputs = [prompt, model, negative, duration, samples, seed, mode, audio_prompt, infill_start, infill_end,
-                  sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps]
-        model.change(_on_model(gr, cache), inputs=model, outputs=[*fields, status])
+                outputs = _outputs(gr, source)
+        # Uploading an audio prompt in text mode most likely means "continue this".
+        fields["audio_prompt"].upload(lambda mode: MODES[1] if mode == MODES[0] else mode,
+                                      inputs=fields["mode"], outputs=fields["mode"])
+        fields["model"].change(_on_model(gr, cache), inputs=fields["model"],
+                               outputs=[*(fields[k] for k in SETTING_KEYS), outputs[0]])
         handler = _on_generate(gr, cache, Path(tempfile.gettempdir()) / f"magnetkit-web-{os.getpid()}")
-        events = [generate.click, prompt.submit]
-        for event in events:
-            event(handler, inputs=inputs, outputs=[status, *audios, *images, files], concurrency_id="generate")
+        inputs = [fields[name] for name in INPUT_ORDER]
+        for event in (generate.click, fields["prompt"].submit):  # one queue for both: one generation at a time
+            event(handler, inputs=inputs, outputs=outputs, concurrency_id="generate")
     return demo
+
+
+def _inputs(gr: Any, source: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The input fields by name (the names of `INPUT_ORDER`), laid out in the current column."""
+    f: dict[str, Any] = {}
+    f["prompt"] = gr.Textbox(label="Prompt", lines=2, placeholder="a fast high square-wave arpeggio")
+    f["negative"] = gr.Textbox(label="Negative prompt", placeholder="optional: what to steer away from")
+    f["model"] = gr.Dropdown(service.model_choices(source), value=source, label="Model", allow_custom_value=True,
+                             info="the embedded default model, a shipped recipe, or type a local checkpoint "
+                                  "folder (or hub id)")
+    with gr.Row():
+        f["duration"] = gr.Number(defaults["duration"], label="Duration (s)",
+                                  info="with an audio prompt: the total; infill keeps its length")
+        f["samples"] = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples", elem_id="samples")
+        f["seed"] = gr.Number(-1, label="Seed", precision=0, info="-1: random")
+    with gr.Accordion("Audio prompt (continuation and infill)", open=False):
+        f["mode"] = gr.Radio(list(MODES), value=MODES[0], label="Mode", elem_id="mode")
+        f["audio_prompt"] = gr.Audio(label="Audio prompt", type="filepath", sources=["upload", "microphone"],
+                                     elem_id="audio-prompt")
+        with gr.Row():
+            f["infill_start"] = gr.Number(0.0, label="Infill start (s)")
+            f["infill_end"] = gr.Number(1.0, label="Infill end (s)")
+    with gr.Accordion("Sampler and guidance", open=False):
+        with gr.Row():
+            f["sampler"] = gr.Dropdown(service.sampler_names(), value=defaults["sampler"], label="Sampler")
+            f["temperature"] = gr.Number(defaults["temperature"], label="Temperature")
+        with gr.Row():
+            f["top_p"] = gr.Number(defaults["top_p"], label="Top-p", info="used by top_p")
+            f["top_k"] = gr.Number(defaults["top_k"], label="Top-k", precision=0, info="used by top_k")
+        with gr.Row():
+            f["cfg_max"] = gr.Number(defaults["cfg_max"], label="CFG start", info="guidance at the start of a stage")
+            f["cfg_min"] = gr.Number(defaults["cfg_min"], label="CFG end", info="guidance at its end")
+            f["decoding_steps"] = gr.Textbox(defaults["decoding_steps"], label="Decoding steps",
+                                             info="steps for each codebook stage")
+    return f
+
+
+def _outputs(gr: Any, source: str) -> list[Any]:
+    """The status line, then every slot's audio, then every slot's spectrogram, then the downloads."""
+    status = gr.Markdown(f"Loaded **{source}**.", elem_id="status")
+    audios, images = [], []
+    for i in range(MAX_SAMPLES):
+        audios.append(gr.Audio(label="Output" if i == 0 else f"Output {i + 1}", type="filepath", format="wav",
+                               interactive=False, visible=i == 0, buttons=["download"], elem_id=f"output-{i + 1}"))
+        # No share button: it would upload the result to the internet.
+        images.append(gr.Image(label=f"Spectrogram {i + 1}", type="numpy", format="png", interactive=False,
+                               visible=i == 0, height=170, buttons=["download", "fullscreen"],
+                               elem_id=f"spectrogram-{i + 1}"))
+    files = gr.File(label="Downloads (audio and codes .npy)", file_count="multiple", interactive=False,
+                    elem_id="downloads")
+    return [status, *audios, *images, files]
 
 
 def _on_model(gr: Any, cache: ModelCache):
@@ -153,23 +169,16 @@ def _on_model(gr: Any, cache: ModelCache):
 
 
 def _on_generate(gr: Any, cache: ModelCache, root: Path):
-    def run(prompt, model, negative, duration, samples, seed, mode, audio_prompt, infill_start, infill_end,
-            sampler, temperature, top_p, top_k, cfg_max, cfg_min, steps, progress=gr.Progress()):
-        """Generate with the page's settings; fill the output slots in use and hide the others."""
-        progress(0, desc="starting" if (model or DEFAULT_MODEL) in cache else "loading model")
+    def run(*values: Any, progress=gr.Progress()):
+        """Generate with the page's settings (`INPUT_ORDER`); fill the output slots in use, hide the others."""
+        page = dict(zip(INPUT_ORDER, values))
+        progress(0, desc="starting" if (page["model"] or DEFAULT_MODEL) in cache else "loading model")
 
         def step(done: int, total: int) -> None:
             progress((done, total), desc="decoding", unit="steps")
 
         def work() -> service.Result:
-            settings = Settings(
-                prompt=prompt or "", model=model or DEFAULT_MODEL, negative=negative or "",
-                duration=_number(duration, "Duration"), samples=_number(samples, "Samples"),
-                seed=None if seed is None else _number(seed, "Seed"), mode=mode, audio_prompt=audio_prompt,
-                infill_start=_number(infill_start, "Infill start"), infill_end=_number(infill_end, "Infill end"),
-                sampler=sampler, temperature=_number(temperature, "Temperature"), top_p=_number(top_p, "Top-p"),
-                top_k=_number(top_k, "Top-k"), cfg_max=_number(cfg_max, "CFG start"),
-                cfg_min=_number(cfg_min, "CFG end"), decoding_steps=steps or "")
+            settings = service.settings_from_page(page)
             return service.generate(cache, settings, service.new_output_dir(root, keep_seconds=KEEP_SECONDS), step)
 
         result = _readable(gr, work)
@@ -179,12 +188,6 @@ def _on_generate(gr: Any, cache: ModelCache, root: Path):
         return [result.summary, *audio, *image, [str(f) for f in result.files]]
 
     return run
-
-
-def _number(value: Any, what: str) -> float:
-    if value is None or value == "":
-        raise UsageError(f"{what}: give a number")
-    return float(value)
 
 
 def _readable(gr: Any, work):

@@ -128,6 +128,23 @@ class Settings:
         return out
 
 
+def settings_from_page(values: dict[str, Any]) -> Settings:
+    """The page's field values (empty ones as None or "") as `Settings`; a missing number is a readable error."""
+    numbers = {"duration": "Duration", "samples": "Samples", "infill_start": "Infill start",
+               "infill_end": "Infill end", "temperature": "Temperature", "top_p": "Top-p", "top_k": "Top-k",
+               "cfg_max": "CFG start", "cfg_min": "CFG end"}
+    out = {key: value for key, value in values.items() if key in Settings.__dataclass_fields__}
+    for key, label in numbers.items():
+        if key in out:
+            if out[key] is None or out[key] == "":
+                raise UsageError(f"{label}: give a number")
+            out[key] = float(out[key])
+    for key in ("prompt", "negative", "decoding_steps"):
+        out[key] = out.get(key) or ""
+    out["model"] = out.get("model") or DEFAULT_MODEL
+    return Settings(**out)
+
+
 def settings_of(pipeline: Any) -> dict[str, Any]:
     """A loaded model's own decoding settings, to fill the page's fields when it is picked."""
     recipe = pipeline.recipe
@@ -185,6 +202,9 @@ def generate(cache: ModelCache, settings: Settings, out_dir: Path, progress: Pro
     if settings.mode == MODES[0]:
         result = _text_to_audio(pipeline, texts, settings.duration, kwargs)
     else:
+        if pipeline.recipe.hybrid is not None:
+            raise UsageError("an audio prompt is continued or infilled by MAGNeT alone; pick a model whose recipe "
+                             "has no hybrid section")
         wav, sr = _audio_prompt(settings.audio_prompt)
         batch = wav[None].expand(samples, -1, -1)
         if settings.mode == MODES[1]:

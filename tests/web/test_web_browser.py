@@ -103,6 +103,19 @@ def test_a_bad_setting_shows_a_readable_error_and_the_next_request_works(page):
     check_audio(fetch(page, output_audio_link(page)), DURATION)
 
 
+def test_an_uploaded_audio_prompt_is_continued(page, tmp_path):
+    sample_rate = 22050  # not the model's rate: the page resamples
+    t = np.arange(int(0.5 * sample_rate)) / sample_rate
+    prompt = tmp_path / "prompt.wav"
+    sf.write(prompt, (0.3 * np.sign(np.sin(2 * np.pi * 440 * t))).astype(np.float32), sample_rate)
+    page.get_by_text("Audio prompt (continuation and infill)").click()
+    page.locator("#audio-prompt input[type=file]").set_input_files(str(prompt))
+    # Uploading in text mode switches to continuation.
+    page.wait_for_function("() => document.querySelector('#mode input[value=\"Continue the audio prompt\"]')?.checked")
+    generate(page)
+    check_audio(fetch(page, output_audio_link(page)), DURATION)
+
+
 def test_a_model_that_cannot_load_is_reported_and_another_can_be_picked(page):
     model = page.get_by_role("combobox", name="Model")
     model.fill("/no/such/folder")

@@ -45,6 +45,17 @@ def test_overrides_carry_only_the_chosen_samplers_parameters():
         Settings(prompt="x", sampler="top_k", top_k=2.5).overrides()
 
 
+def test_page_values_become_settings_and_an_empty_number_is_a_readable_error():
+    page = {"prompt": "x", "model": None, "negative": None, "duration": 2, "samples": 2.0, "seed": 5,
+            "mode": MODES[0], "audio_prompt": None, "infill_start": 0, "infill_end": 1, "sampler": "top_k",
+            "temperature": 2, "top_p": 0.5, "top_k": 10, "cfg_max": 4, "cfg_min": 1, "decoding_steps": None}
+    got = service.settings_from_page(page)
+    assert got.model == DEFAULT_MODEL and got.negative == "" and got.decoding_steps == ""
+    assert got.duration == 2.0 and got.samples == 2.0 and got.top_k == 10.0 and got.seed == 5
+    with pytest.raises(UsageError, match="CFG start: give a number"):
+        service.settings_from_page({**page, "cfg_max": None})
+
+
 def test_model_choices_list_the_default_model_and_inference_recipes_only(tmp_path):
     values = [value for _, value in service.model_choices()]
     assert values[0] == DEFAULT_MODEL and values.count(DEFAULT_MODEL) == 1
@@ -193,3 +204,28 @@ def test_the_command_line_does_not_import_gradio_until_the_page_is_served():
     code = "import sys; from magnetkit.cli import _parser; _parser(); print('gradio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.slow  # imports Gradio (seconds)
+def test_the_page_has_the_issues_labels_and_errors_become_readable_messages():
+    from magnetkit_web.app import SETTING_KEYS, _readable, build_page, import_gradio
+
+    gr = import_gradio()
+    defaults = {"duration": 3.0, "sampler": "top_p", "temperature": 1.0, "top_p": 0.9, "top_k": 250,
+                "cfg_max": 3.0, "cfg_min": 1.0, "decoding_steps": "40, 10, 10, 10"}
+    assert set(defaults) == set(SETTING_KEYS)
+    demo = build_page(gr, ModelCache(), DEFAULT_MODEL, defaults)
+    labels = {block.label for block in demo.blocks.values() if getattr(block, "label", None)}
+    assert {"Prompt", "Model", "Audio prompt", "Output", "Negative prompt", "Duration (s)", "Seed", "Samples",
+            "Sampler", "Temperature", "CFG start", "CFG end", "Infill start (s)", "Infill end (s)"} <= labels
+    assert any(getattr(block, "value", None) == "Generate" for block in demo.blocks.values())
+    assert demo.analytics_enabled is False
+
+    def fail(exc):
+        raise exc
+
+    with pytest.raises(gr.Error) as caught:
+        _readable(gr, lambda: fail(UsageError("duration must be > 0 seconds, got 0")))
+    assert caught.value.message == "duration must be > 0 seconds, got 0"
+    with pytest.raises(gr.Error, match=r"internal error \(ZeroDivisionError: boom\)"):
+        _readable(gr, lambda: fail(ZeroDivisionError("boom")))
