@@ -15,7 +15,7 @@ from typing import Any
 
 from magnetkit import MagnetkitError, UsageError
 from magnetkit_web import service
-from magnetkit_web.service import DEFAULT_MODEL, MAX_SAMPLES, MODES, ModelCache, Settings
+from magnetkit_web.service import DEFAULT_MODEL, MAX_SAMPLES, MODES, ModelCache
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 import magnetkit
-from magnetkit import RecipeError, UsageError
+from magnetkit import UsageError
 from magnetkit.cli import main
 from magnetkit_web import service
 from magnetkit_web.service import DEFAULT_MODEL, MODES, ModelCache, Settings
