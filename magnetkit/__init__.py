@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "Pipeline": "magnetkit.pipeline",
     "Generation": "magnetkit.pipeline",
     "add_command": "magnetkit.cli",
+    "read_audio": "magnetkit.audio",
+    "write_audio": "magnetkit.audio",
+    "recipe_dirs": "magnetkit.recipe",
+    "HybridGenerator": "magnetkit.hybrid.generate",
 }
 
 
@@ -45,6 +49,7 @@ __all__ = [
     "ComponentNotFoundError",
     "Condition",
     "Generation",
+    "HybridGenerator",
     "Conditioner",
     "HubUnavailableError",
     "MagnetkitError",
@@ -61,4 +66,7 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "load",
+    "read_audio",
+    "recipe_dirs",
+    "write_audio",
 ]
