@@ -124,3 +124,62 @@ def test_bad_inputs_are_one_clear_error(sets, tmp_path):
         run(sets / "ref", sets / "same", tmp_path, save_embeddings=tmp_path / "file")
     with pytest.raises(UsageError, match="needs prompts"):
         run(sets / "ref", sets / "same", tmp_path, metrics=("clap",))
+
+
+# ------------------------------------------------------------------------ clap and kl
+@pytest.fixture(scope="module")
+def clap_folder(tmp_path_factory):
+    from magnetkit.testing.tiny import tiny_clap
+
+    return tiny_clap(tmp_path_factory.mktemp("clap"))
+
+
+@pytest.fixture(scope="module")
+def ast_folder(tmp_path_factory):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "plugins"))
+    from test_embedders import tiny_ast
+
+    return tiny_ast(tmp_path_factory.mktemp("ast"))
+
+
+def test_clap_score_from_a_manifest_is_the_mean_cosine(tmp_path, clap_folder):
+    gen = tmp_path / "gen"
+    files = write_set(gen / "sub", 3, seed=2)
+    texts = ["a high tone", "a low hum", "noise"]
+    (gen / "manifest.jsonl").write_text("".join(json.dumps({"text": t, "file": f"sub/{f.name}"}) + "\n"
+                                                for t, f in zip(texts, files)))
+    write_set(tmp_path / "ref", 3, seed=0)
+    report = run(tmp_path / "ref", gen, tmp_path, metrics=("clap",), clap_params={"model": str(clap_folder)},
+                 per_clip=tmp_path / "clips.csv")
+    clap = magnetkit.build("embedder", "clap", {"model": str(clap_folder)})
+    audio = [clap.embed_audio(magnetkit.read_audio(f, clap.sample_rate, 1)[0][None])[0][0] for f in files]
+    expected = np.mean([float(a @ t) for a, t in zip(audio, clap.embed_text(texts))])
+    assert report.metrics == {"clap": pytest.approx(expected, abs=1e-5)}
+    rows = list(csv.DictReader(open(tmp_path / "clips.csv")))
+    assert [r["prompt"] for r in rows] == texts and all(-1 <= float(r["clap"]) <= 1 for r in rows)
+    by_list = run(tmp_path / "ref", gen, tmp_path, metrics=("clap",), clap_params={"model": str(clap_folder)},
+                  prompts=texts)
+    assert by_list.metrics["clap"] == pytest.approx(report.metrics["clap"], abs=1e-6)
+    with pytest.raises(UsageError, match="2 prompts for 3"):
+        run(tmp_path / "ref", gen, tmp_path, metrics=("clap",), clap_params={"model": str(clap_folder)},
+            prompts=texts[:2])
+
+
+def test_kl_pairs_clips_by_name(sets, tmp_path, ast_folder):
+    params = {"model": str(ast_folder), "segment_seconds": 0.5}
+    itself = run(sets / "ref", sets / "ref", tmp_path, metrics=("kl",), kl_params=params)
+    other = run(sets / "ref", sets / "noisy", tmp_path, metrics=("kl",), kl_params=params)
+    assert itself.metrics["kl"] == pytest.approx(0, abs=1e-4) and other.metrics["kl"] > 1e-3
+    ast = magnetkit.build("embedder", "ast", params)
+    load = lambda f: ast.embed_audio(magnetkit.read_audio(f, 16000, 1)[0][None])[0].numpy()  # noqa: E731
+    pairs = [(load(sets / "ref" / f"clip{i:03d}.wav"), load(sets / "noisy" / f"clip{i:03d}.wav")) for i in range(12)]
+    from magnetkit.metrics import kl_divergence
+
+    expected = np.concatenate([kl_divergence(p, q) for p, q in pairs]).mean()
+    assert other.metrics["kl"] == pytest.approx(expected, rel=1e-4)
+    lonely = tmp_path / "lonely"
+    write_set(lonely, 2, seed=5)
+    (lonely / "clip000.wav").rename(lonely / "renamed.wav")
+    (lonely / "clip001.wav").rename(lonely / "other.wav")
+    with pytest.raises(UsageError, match="pairs clips"):
+        run(sets / "ref", lonely, tmp_path, metrics=("kl",), kl_params=params)
