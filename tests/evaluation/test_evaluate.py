@@ -183,3 +183,15 @@ def test_kl_pairs_clips_by_name(sets, tmp_path, ast_folder):
     (lonely / "clip001.wav").rename(lonely / "other.wav")
     with pytest.raises(UsageError, match="pairs clips"):
         run(sets / "ref", lonely, tmp_path, metrics=("kl",), kl_params=params)
+
+
+def test_a_recipe_may_name_an_embedder_and_need_not():
+    from magnetkit.errors import RecipeError
+    from magnetkit.recipe import load_recipe
+
+    base = {"codec": {"name": "encodec"}, "conditioner": {"name": "t5"}}
+    assert load_recipe(base).embedder is None
+    recipe = load_recipe({**base, "embedder": {"name": "mel", "n_mels": 32}})
+    assert recipe.embedder.config.n_mels == 32 and recipe.to_dict()["embedder"]["name"] == "mel"
+    with pytest.raises(RecipeError, match="embedder.n_mels"):
+        load_recipe({**base, "embedder": {"name": "mel", "n_mels": 1}})
