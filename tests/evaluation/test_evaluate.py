@@ -78,6 +78,7 @@ def test_a_corrupt_file_is_skipped_and_counted(sets, tmp_path):
     assert np.isfinite(report.metrics["fad"])
 
 
+@pytest.mark.slow  # six evaluations
 def test_reference_cache_is_reused_and_invalidated_when_a_file_changes(sets, tmp_path, monkeypatch):
     ref = tmp_path / "ref"
     write_set(ref, 6, seed=0)
