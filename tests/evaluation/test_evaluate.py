@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from clips import write_set  # noqa: E402
@@ -34,6 +35,7 @@ def run(ref, gen, tmp_path, **kw):
 
 def test_a_set_against_itself_scores_zero(sets, tmp_path):
     report = run(sets / "ref", sets / "ref", tmp_path)
+    assert isinstance(report, magnetkit.EvalReport)
     assert report.metrics["fad"] == pytest.approx(0, abs=1e-6)
     # the unbiased MMD of a set with itself is slightly negative (Gretton et al. 2012)
     assert report.metrics["kad"] <= 0 < run(sets / "ref", sets / "noisy", tmp_path).metrics["kad"]
@@ -123,6 +125,9 @@ def test_bad_inputs_are_one_clear_error(sets, tmp_path):
     with pytest.raises(UsageError, match="a file, not a folder"):
         (tmp_path / "file").write_text("x")
         run(sets / "ref", sets / "same", tmp_path, save_embeddings=tmp_path / "file")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="cannot use device 'cuda'"):
+            run(sets / "ref", sets / "same", tmp_path, device="cuda")
     with pytest.raises(UsageError, match="needs prompts"):
         run(sets / "ref", sets / "same", tmp_path, metrics=("clap",))
 
