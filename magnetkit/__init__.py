@@ -11,6 +11,7 @@ from magnetkit.errors import (
     UsageError,
 )
 from magnetkit.hookspecs import hookimpl
+from magnetkit.interfaces import Embedder
 from magnetkit.interfaces import Codec, Condition, Conditioner, MaskingScheduler, Rescorer, Sampler
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import build, get_registry
@@ -29,6 +30,11 @@ _LAZY: dict[str, str] = {
     "write_audio": "magnetkit.audio",
     "recipe_dirs": "magnetkit.recipe",
     "HybridGenerator": "magnetkit.hybrid.generate",
+    "evaluate": "magnetkit.evaluation",
+    "EvalReport": "magnetkit.evaluation",
+    "resample": "magnetkit.audio",
+    "from_pretrained": "magnetkit.hub",
+    "load_complete": "magnetkit.hub",
 }
 
 
@@ -48,25 +54,31 @@ __all__ = [
     "Codec",
     "ComponentNotFoundError",
     "Condition",
-    "Generation",
-    "HybridGenerator",
     "Conditioner",
+    "Embedder",
+    "EvalReport",
+    "Generation",
     "HubUnavailableError",
+    "HybridGenerator",
     "MagnetkitError",
     "MaskingScheduler",
     "ModelConfig",
-    "PluginError",
     "Pipeline",
+    "PluginError",
     "RecipeError",
     "Rescorer",
     "Sampler",
     "UsageError",
     "add_command",
     "build",
+    "evaluate",
+    "from_pretrained",
     "get_registry",
     "hookimpl",
     "load",
+    "load_complete",
     "read_audio",
     "recipe_dirs",
+    "resample",
     "write_audio",
 ]
