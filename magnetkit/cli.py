@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Callable, Sequence
 
+from magnetkit import __version__
 from magnetkit.errors import MagnetkitError, RecipeError
 
 EPILOG = """examples:
@@ -21,6 +22,7 @@ EPILOG = """examples:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetkit", description="MAGNeT audio generation toolkit.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"magnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = add_command(sub, "plugins", "list loaded plugins with versions and hooks", cmd_plugins,

@@ -7,7 +7,7 @@ import json
 
 from magnetkit.cli import add_command
 from magnetkit.errors import UsageError
-from magnetkit_speccodec.fit import FitConfig
+from magnetkit_speccodec.config import FitConfig
 
 EXAMPLES = {
     "synth-data": "magnetkit synth-data data/synth-train --clips 1000 --split train\n"
