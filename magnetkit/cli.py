@@ -137,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that closed the pipe surfaces here, in the handler below
+        return code
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
