@@ -16,7 +16,7 @@ from magnetkit.interfaces import Codec, Condition, Conditioner, MaskingScheduler
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import build, get_registry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the one source of the version (pyproject reads it; CHANGELOG.md)
 
 
 # Public names whose modules are heavy (torch model code): imported on first use, so

@@ -7,9 +7,10 @@ U decoding units (spans or tokens, see `MaskingScheduler.num_units`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-import torch
+if TYPE_CHECKING:  # the contracts name torch types only in annotations: `import magnetkit` stays torch-free
+    import torch
 
 
 # ----------------------------------------------------------------------------------- codec
@@ -46,6 +47,8 @@ class Condition:
     @staticmethod
     def cat(conditions: Sequence["Condition"]) -> "Condition":
         """Stack conditions along the batch, right-padding L with zeros."""
+        import torch
+
         length = max(c.embeddings.shape[1] for c in conditions)
         embs, masks = [], []
         for c in conditions:

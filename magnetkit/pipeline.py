@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
-from magnetkit.errors import CheckpointError, RecipeError, UsageError
+from magnetkit.errors import RecipeError, UsageError
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe
 

@@ -22,7 +22,15 @@ from magnetkit.registry import KINDS, get_registry
 from magnetkit.section import Component
 from magnetkit.train.config import DataConfig, TrainConfig
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+def _shipped_recipes_dir() -> Path:
+    """The shipped recipes: ``magnetkit/recipes`` in an installed wheel, else the checkout's ``recipes/``."""
+    package = Path(__file__).resolve().parent
+    installed = package / "recipes"  # setup.py copies recipes/ here when it builds the wheel
+    return installed if installed.is_dir() else package.parent / "recipes"
+
+
+RECIPES_DIR = _shipped_recipes_dir()
 
 
 # ------------------------------------------------------------------------------ the schema

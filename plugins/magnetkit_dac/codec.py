@@ -9,27 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit.codecs import WrappedCodec
 from magnetkit.errors import CheckpointError, UsageError
 from magnetkit.hub import load_complete
+from magnetkit_dac.config import DacCodecConfig
 
 _WHAT = "DAC model"
-
-
-class DacCodecConfig(BaseModel):
-    """Parameters of the ``dac`` codec (the recipe's ``codec`` section)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("descript/dac_44khz", description=(
-        "hub id (descript/dac_16khz, dac_24khz, dac_44khz) or a transformers folder (config.json + weights)"))
-    num_codebooks: int | None = Field(None, ge=1, description="codebooks to use (fewer = lower bitrate); None = all")
-    chunk_seconds: float | None = Field(30.0, gt=0, description=(
-        "decode longer code sequences window by window, this many seconds each; None = always in one shot"))
-    chunk_context_seconds: float = Field(0.5, ge=0, description=(
-        "context decoded and dropped on each side of a window (the decoder sees about 0.1 s)"))
 
 
 def load_dac_model(source: str):

@@ -27,7 +27,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the demo commands."""
     from magnetkit_synth.dataset import SPLITS
 
-    from magnetkit_demo.training import DemoData
+    from magnetkit_demo.config import DemoData
 
     p = _parser(subparsers, "demo-captions", "build the tiny caption T5 (tokenizer + random encoder) from a "
                 "training manifest", run_demo_captions)

@@ -13,20 +13,11 @@ from typing import Callable, Iterable
 import torch
 
 from magnetkit.errors import UsageError
+from magnetkit_demo.config import DemoData
 
 RECIPE = "demo-train"  # recipes/demo-train.yaml
 MODEL_DIR, CAPTIONS_DIR, CODEC_DIR = "model", "caption-t5", "speccodec"
 TRAINING_FILE = "training.json"  # provenance of the installed model: data, steps, time
-
-
-@dataclass(frozen=True)
-class DemoData:
-    """How much synthetic data the demo model trains on."""
-
-    train_clips: int = 4000
-    valid_clips: int = 200
-    seed: int = 0
-    omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
 
 
 @dataclass

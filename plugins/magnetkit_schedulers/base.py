@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from magnetkit_schedulers.config import SchedulerConfig
 from magnetkit_schedulers.spans import extend_spans, least_probable_spans, num_spans_table, top_units_mask
-
-
-class SchedulerConfig(BaseModel):
-    """Span parameters common to every built-in scheduler."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    span_len: int = Field(3, ge=1, description="frames per masked span (3 = 60 ms at 50 Hz, paper §3)")
-    arrangement: Literal["nonoverlap", "stride1"] = Field(
-        "nonoverlap",
-        description="decoding spans: 'nonoverlap' = fixed chunks of span_len frames; "
-                    "'stride1' = overlapping spans starting at any frame",
-    )
 
 
 class SpanScheduler(ABC):

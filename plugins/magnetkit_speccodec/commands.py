@@ -7,7 +7,7 @@ import json
 
 from magnetkit.cli import add_command
 from magnetkit.errors import UsageError
-from magnetkit_speccodec.fit import FitConfig
+from magnetkit_speccodec.config import FitConfig
 
 EXAMPLES = {
     "fit-codec": "magnetkit fit-codec data/synth-train out/speccodec\n"

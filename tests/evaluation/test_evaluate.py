@@ -15,7 +15,7 @@ from clips import write_set  # noqa: E402
 import magnetkit  # noqa: E402
 from magnetkit import evaluation  # noqa: E402
 from magnetkit.errors import UsageError  # noqa: E402
-from magnetkit.metrics import frechet_distance, kernel_audio_distance  # noqa: E402
+from magnetkit.metrics import kernel_audio_distance  # noqa: E402
 
 
 @pytest.fixture(scope="module")
