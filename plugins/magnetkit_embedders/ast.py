@@ -14,23 +14,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit import from_pretrained, load_complete
+from magnetkit_embedders.config import AstEmbedderConfig
 
 _WHAT = "AST classifier"
 _MIN_SEGMENT_SECONDS = 0.15  # audiocraft's PaSST metric ignores shorter segments
 
 
-class AstEmbedderConfig(BaseModel):
-    """Parameters of the ``ast`` embedder."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("MIT/ast-finetuned-audioset-10-10-0.4593", description="hub id or folder of a "
-                       "transformers ASTForAudioClassification with its feature extractor")
-    segment_seconds: float = Field(10.0, gt=0, description="clips are classified in segments of this length")
-    segment_batch_size: int = Field(8, gt=0, description="segments per model call")
 
 
 class AstEmbedder:

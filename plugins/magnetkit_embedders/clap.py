@@ -15,23 +15,13 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit import CheckpointError, from_pretrained, load_complete
+from magnetkit_embedders.config import ClapEmbedderConfig
 
 _WHAT = "CLAP model"
 
 
-class ClapEmbedderConfig(BaseModel):
-    """Parameters of the ``clap`` embedder."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("laion/larger_clap_music", description="hub id or folder of a transformers ClapModel "
-                       "with its tokenizer and feature extractor")
-    min_window_seconds: float = Field(1.0, ge=0, description="a trailing window shorter than this is dropped")
-    window_batch_size: int = Field(16, gt=0, description="windows per CLAP call")
-    max_text_tokens: int = Field(77, gt=2, description="prompts are truncated to this many tokens (CLAP's 77)")
 
 
 class ClapEmbedder:

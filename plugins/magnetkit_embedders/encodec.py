@@ -11,18 +11,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit import UsageError, build
+from magnetkit_embedders.config import CodecEmbedderConfig
 
 
-class CodecEmbedderConfig(BaseModel):
-    """Parameters of the ``encodec`` embedder."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    codec: str = Field("encodec", description="registry name of a codec that offers latents()")
-    model: str = Field("facebook/encodec_32khz", description="the codec's weights (its `model` parameter)")
 
 
 class CodecEmbedder:

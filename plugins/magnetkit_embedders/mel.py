@@ -13,31 +13,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from magnetkit_embedders.config import MelEmbedderConfig
 
 
-class MelEmbedderConfig(BaseModel):
-    """Parameters of the ``mel`` embedder."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sample_rate: int = Field(16000, ge=4000, description="audio is resampled to this rate first")
-    n_fft: int = Field(1024, ge=64, description="STFT size (Hann window of the same length)")
-    hop_length: int = Field(160, ge=1, description="STFT hop in samples (10 ms at 16 kHz)")
-    n_mels: int = Field(64, ge=4, description="mel bands (Slaney scale and norm)")
-    fmin: float = Field(0.0, ge=0, description="lowest mel frequency (Hz)")
-    fmax: float | None = Field(None, gt=0, description="highest mel frequency (Hz); None = Nyquist")
-    window_seconds: float = Field(0.96, gt=0, description="frames pooled into one vector (VGGish's 0.96 s)")
-    hop_seconds: float = Field(0.48, gt=0, description="hop between pooled windows")
-    per_clip: bool = Field(False, description="one vector per clip (statistics over all its frames)")
-
-    @model_validator(mode="after")
-    def _fmax_below_nyquist(self) -> "MelEmbedderConfig":
-        if self.fmax is not None and self.fmax > self.sample_rate / 2:
-            raise ValueError(f"fmax {self.fmax:g} is above the Nyquist frequency {self.sample_rate / 2:g}")
-        if self.fmax is not None and self.fmax <= self.fmin:
-            raise ValueError("fmax must be above fmin")
-        return self
 
 
 class MelEmbedder:

@@ -21,12 +21,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from magnetkit import CheckpointError, HubUnavailableError
+from magnetkit_embedders.config import PCA_URL, WEIGHTS_URL, VggishEmbedderConfig
 
-WEIGHTS_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
-PCA_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth"
 
 SAMPLE_RATE = 16000
 _WINDOW, _HOP, _FFT = 400, 160, 512  # 25 ms, 10 ms at 16 kHz; FFT size: next power of two
@@ -34,17 +32,6 @@ _BANDS, _FMIN, _FMAX, _LOG_OFFSET = 64, 125.0, 7500.0, 0.01
 _EXAMPLE_FRAMES = 96  # 0.96 s, hop 0.96 s
 
 
-class VggishEmbedderConfig(BaseModel):
-    """Parameters of the ``vggish`` embedder."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    weights: str = Field(WEIGHTS_URL, description="VGGish state dict: the torchvggish release URL (cached by "
-                         "torch.hub), a local .pth file, or a folder holding vggish-10086976.pth")
-    final_relu: bool = Field(False, description="keep the ReLU after the last layer (torchvggish's default)")
-    pca: bool = Field(False, description="apply AudioSet's PCA + 8-bit quantisation post-processing")
-    pca_weights: str = Field(PCA_URL, description="PCA parameters (URL, file or folder), used when pca is true")
-    example_batch_size: int = Field(64, gt=0, description="0.96 s examples per forward pass")
 
 
 # ------------------------------------------------------------------------------- features
