@@ -21,7 +21,7 @@ class WrappedCodec(torch.nn.Module, ABC):
 
     def __init__(self, model: torch.nn.Module, *, sample_rate: int, channels: int, hop_length: int,
                  cardinality: int, total_codebooks: int, num_codebooks: int | None = None,
-                 chunk_seconds: float | None = 30.0, chunk_context_seconds: float = 1.0):
+                 chunk_seconds: float | None = 30.0, chunk_context_seconds: float = 1.0) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.sample_rate, self.channels, self.hop_length = int(sample_rate), int(channels), int(hop_length)

@@ -35,7 +35,7 @@ class Pipeline:
     """A loaded system: transformer, conditioner, codec, scheduler, sampler, optional rescorer."""
 
     def __init__(self, recipe: Recipe, model: MagnetTransformer, conditioner: torch.nn.Module, codec: Any,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None) -> None:
         from magnetkit.registry import build
 
         self.recipe = recipe
@@ -45,8 +45,8 @@ class Pipeline:
         self.codec = codec.to(self.device) if isinstance(codec, torch.nn.Module) else codec
         self.scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
         self.sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
-        self.rescorer = (build("rescorer", recipe.rescorer.name, recipe.rescorer.config, pipeline=self)
-                         if recipe.rescorer is not None else None)
+        self.rescorer = (None if recipe.rescorer is None else  # the rescorer factory context (interfaces)
+                         build("rescorer", recipe.rescorer.name, recipe.rescorer.config, pipeline=self, role="rescorer"))
         check_compatible(recipe, model, codec)
 
     # -- properties ---------------------------------------------------------------------------

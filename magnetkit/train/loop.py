@@ -144,6 +144,10 @@ def train(source: str | os.PathLike, overrides: Iterable[str] = ()) -> Path:
             run.log.close()
 
 
+#: `train` under its public name, ``magnetkit.train_model`` (``magnetkit.train`` is this package).
+train_model = train
+
+
 def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     """Token caches, modules, optimizer, EMA and logs; then the newest checkpoint, if any, is restored."""
     config, out_dir = recipe.train, Path(recipe.train.out_dir)

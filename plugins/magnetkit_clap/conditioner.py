@@ -17,10 +17,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.audio import convert_audio
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, UsageError, convert_audio, from_pretrained, load_complete
 
 _WHAT = "CLAP model"
 _PROBE_TEXT = "a calm piano melody with soft drums"

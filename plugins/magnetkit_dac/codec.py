@@ -11,9 +11,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete
+from magnetkit import CheckpointError, UsageError, WrappedCodec, load_complete
 
 _WHAT = "DAC model"
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete, local_path, looks_like_hub_id
+from magnetkit import CheckpointError, UsageError, WrappedCodec, load_complete, local_path, looks_like_hub_id
 
 from magnetkit_encodec.audiocraft_format import build_from_package, pointer_name, read_package
 

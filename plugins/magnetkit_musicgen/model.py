@@ -18,11 +18,16 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.engine import guide
-from magnetkit.errors import CheckpointError, RecipeError
-from magnetkit.hub import from_pretrained
-from magnetkit.hybrid.autoregressive import token_space_problems
-from magnetkit.hybrid.pattern import delay, teacher_forcing_inputs, undelay
+from magnetkit import (
+    CheckpointError,
+    RecipeError,
+    delay,
+    from_pretrained,
+    guide,
+    teacher_forcing_inputs,
+    token_space_problems,
+    undelay,
+)
 
 _WHAT = "MusicGen model"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -6,14 +6,7 @@ temperature annealed linearly over the stage; see `TemperatureSampler` for the c
 
 from __future__ import annotations
 
-from magnetkit import hookimpl
-from magnetkit_samplers.base import (
-    MIN_TEMPERATURE,
-    DrawingConfig,
-    SamplerConfig,
-    TemperatureSampler,
-    annealed_temperature,
-)
+from magnetkit import MIN_TEMPERATURE, DrawingConfig, SamplerConfig, TemperatureSampler, annealed_temperature, hookimpl
 from magnetkit_samplers.greedy import GreedyConfig, GreedySampler
 from magnetkit_samplers.top_k import TopKConfig, TopKSampler
 from magnetkit_samplers.top_p import TopPConfig, TopPSampler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_samplers.base import SamplerConfig, TemperatureSampler
+from magnetkit import SamplerConfig, TemperatureSampler
 
 
 class GreedyConfig(SamplerConfig):

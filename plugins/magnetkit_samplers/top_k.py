@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from magnetkit import DrawingConfig, TemperatureSampler
 from magnetkit_samplers.base import (
-    DrawingConfig,
-    TemperatureSampler,
     draw,
     draw_ranked,
     mass_below,

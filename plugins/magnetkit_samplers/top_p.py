@@ -6,9 +6,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from magnetkit import DrawingConfig, TemperatureSampler
 from magnetkit_samplers.base import (
-    DrawingConfig,
-    TemperatureSampler,
     draw,
     draw_ranked,
     on_cpu_as_float,

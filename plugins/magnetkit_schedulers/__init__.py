@@ -6,12 +6,17 @@ Each registers under its curve's name with a pydantic config of the span paramet
 
 from __future__ import annotations
 
-from magnetkit import hookimpl
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+from magnetkit import (
+    SchedulerConfig,
+    SpanScheduler,
+    expected_mask_rate,
+    hookimpl,
+    least_probable_spans,
+    num_spans_table,
+)
 from magnetkit_schedulers.cosine import CosineConfig, CosineScheduler
 from magnetkit_schedulers.linear import LinearConfig, LinearScheduler
 from magnetkit_schedulers.power import PowerConfig, PowerScheduler
-from magnetkit_schedulers.spans import expected_mask_rate, least_probable_spans, num_spans_table
 
 __all__ = [
     "CosineConfig",

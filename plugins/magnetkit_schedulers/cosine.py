@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+from magnetkit import SchedulerConfig, SpanScheduler
 
 
 class CosineConfig(SchedulerConfig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+from magnetkit import SchedulerConfig, SpanScheduler
 
 
 class LinearConfig(SchedulerConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
+from magnetkit import SchedulerConfig, SpanScheduler
 
 
 class PowerConfig(SchedulerConfig):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from magnetkit.errors import CheckpointError, UsageError
+from magnetkit import CheckpointError, UsageError
 from magnetkit.synth.analysis import HOP as PITCH_HOP
 from magnetkit.synth.analysis import f0_track
 from magnetkit.synth.dataset import SAMPLE_RATE

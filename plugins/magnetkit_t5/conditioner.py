@@ -14,9 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from magnetkit.errors import CheckpointError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, from_pretrained, load_complete
 
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only
 # its 3 special tokens, 100 sentinels and a word boundary. Real vocabularies are far larger.

@@ -1,4 +1,15 @@
-"""What every built-in scheduler shares: the span parameters and all span masking; only gamma(t) differs."""
+"""The reusable scheduler base: span parameters and all span masking; a subclass supplies only gamma(t).
+
+`SpanScheduler` implements the whole `magnetkit.interfaces.MaskingScheduler` contract around one
+abstract method, `SpanScheduler.mask_rate`. The built-in cosine, linear and power schedulers
+(plugin ``magnetkit_schedulers``) subclass it, exactly as a third-party scheduler can::
+
+    from magnetkit import SchedulerConfig, SpanScheduler
+
+    class Quadratic(SpanScheduler):
+        def mask_rate(self, t):
+            return 1 - self._time(t) ** 2
+"""
 
 from __future__ import annotations
 
@@ -8,11 +19,11 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit_schedulers.spans import extend_spans, least_probable_spans, num_spans_table, top_units_mask
+from magnetkit.spans import extend_spans, least_probable_spans, num_spans_table, top_units_mask
 
 
 class SchedulerConfig(BaseModel):
-    """Span parameters common to every built-in scheduler."""
+    """Span parameters common to every `SpanScheduler` (the one place their defaults live)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
