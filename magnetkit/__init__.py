@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "SchedulerConfig": "magnetkit.scheduling",
     "SpanScheduler": "magnetkit.scheduling",
     "WrappedCodec": "magnetkit.codecs",
+    "ChunkedDecoding": "magnetkit.codecs",
     # span masking maths (paper §3.2, App. C) for schedulers that do not subclass SpanScheduler
     "expected_mask_rate": "magnetkit.spans",
     "extend_spans": "magnetkit.spans",
@@ -106,6 +107,7 @@ __all__ = [
     "SchedulerConfig",
     "SpanScheduler",
     "WrappedCodec",
+    "ChunkedDecoding",
     "expected_mask_rate",
     "extend_spans",
     "least_probable_spans",

@@ -22,6 +22,7 @@ import torch
 
 from magnetkit.errors import UsageError
 from magnetkit.interfaces import DecodingModel, MaskingScheduler, Rescorer, Sampler, missing_members
+from magnetkit.model.transformer import BLOCKED_ATTENTION
 from magnetkit.sampling import CHUNK_ENTRIES
 
 KEEP_SCORE = -1e4  # score of a unit that must never be re-masked (fixed, or given)
@@ -34,8 +35,9 @@ class Guidance:
     """Classifier-free guidance: conditional rows, then the rows guided away from (null or negative)."""
 
     condition: torch.Tensor  # [B, L, D] (or [2B, L, D] with guidance)
-    cfg_max: float = 10.0
-    cfg_min: float = 1.0
+    # No defaults here: they live in the recipe's `GenerationConfig` (``generation.cfg_max/cfg_min``).
+    cfg_max: float = field(kw_only=True)
+    cfg_min: float = field(kw_only=True)
     guided: bool = True  # False: ``condition`` is [B, L, D] and no guidance is applied
     texts: Sequence[str | None] = field(default_factory=list)  # for rescorers with their own text encoder
 
@@ -147,7 +149,7 @@ class DecodeOptions:
     cross_cache: bool = True  # the condition's cross-attention keys/values once per generation
     stage_only: bool = True  # compute only the decoded stage's output head
     skip_unit_guidance: bool = True  # a CFG coefficient of exactly 1 needs only the conditional rows
-    blocked_attention: bool = True  # stages > 0: restricted attention block by block, not a [T, T] mask
+    blocked_attention: bool = BLOCKED_ATTENTION  # stages > 0: restricted attention block by block, not a [T, T] mask
     check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
     # Guide and sample only the positions being generated, for samplers whose ``positionwise`` is True.
     # None: on CPU only (on a GPU the data-dependent number of positions costs a host sync per step).

@@ -232,7 +232,7 @@ class Rescorer(Protocol):
 
 
 # --------------------------------------------------------------------------- decoding model
-#: Per-layer cross-attention (keys, values) of a condition, opaque to the engine.
+#: Per-layer cross-attention (keys, values) of a condition, each [R, H, L, head_dim]; opaque to the engine.
 CrossCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -251,9 +251,9 @@ class DecodingModel(Protocol):
         ...
 
     def __call__(self, codes: torch.Tensor, condition: torch.Tensor | None, stage: int, *,
-                 stage_only: bool = False, cross_cache: CrossCache | None = None,
-                 blocked_attention: bool = True, check_values: bool = True) -> torch.Tensor:
-        """Logits for ``codes`` [R, K, T] (int64, mask id = to predict).
+                 stage_only: bool, cross_cache: CrossCache | None, blocked_attention: bool,
+                 check_values: bool) -> torch.Tensor:
+        """Logits for ``codes`` [R, K, T] (int64, mask id = to predict); the engine passes every keyword.
 
         Args:
             codes: the codes, R rows (conditional rows, then the guidance rows).

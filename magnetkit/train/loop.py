@@ -30,7 +30,7 @@ from magnetkit.hybrid.objective import draw_prefix_frames, hybrid_loss_sum, scor
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.loading import check_model_matches
 from magnetkit.recipe import Recipe
-from magnetkit.registry import build
+from magnetkit.builder import build_codec, build_component
 from magnetkit.train import checkpointing as ckpt
 from magnetkit.train.build import (
     Exporter,
@@ -64,6 +64,7 @@ from magnetkit.train.distributed import (
 from magnetkit.train.metrics import MetricLog
 from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
+from magnetkit.train.samples import SAMPLES_DIR, generate_samples, sample_texts
 
 FINAL_MODEL_DIR = "model"
 # Steps between checks for a stop signal: a check synchronises every process (and the host with
@@ -154,7 +155,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     check_parallelism(config, world, recipe)
     tokens = prepare_tokens(recipe, world, progress=config.progress)
     check_tokens_fit(recipe, tokens["train"])
-    scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
+    scheduler = build_component(recipe, "scheduler")
     frames = int(recipe.model.segment_duration * tokens["train"].info.frame_rate)
     stream = TrainingStream(tokens["train"], frames, math.ceil(recipe.data.min_segment_ratio * frames),
                             scheduler, config.seed, config.cfg_dropout)
@@ -456,11 +457,14 @@ def finish(run: Run) -> Path:
 
 def write_samples(run: Run) -> None:
     """Generate a few samples with the current (EMA) weights into ``<out_dir>/samples/step-N``; collective."""
-    from magnetkit.train.samples import generate_samples
-
     weights = eval_state(run)
     if run.world.is_main:
-        for path in generate_samples(run, weights):
+        if run.codec is None:
+            run.codec = build_codec(run.recipe, run.world.device)
+        model, conditioner = run.exporter.load(weights)
+        texts = sample_texts(run.config, run.valid if run.valid is not None else run.stream.tokens)
+        folder = run.out_dir / SAMPLES_DIR / f"step-{run.step:07d}"
+        for path in generate_samples(run.recipe, model, conditioner, run.codec, texts, folder, run.world.device):
             run.log.echo(f"sample {path}")
     barrier()
 
