@@ -26,7 +26,7 @@ from torch import nn
 
 from magnetkit.checkpoint import save_checkpoint
 from magnetkit.errors import MagnetkitError, RecipeError
-from magnetkit.hybrid.objective import draw_prefix_frames, hybrid_loss_sum, scored_tokens
+from magnetkit.hybrid.objective import HybridObjective
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.loading import check_model_matches
 from magnetkit.recipe import Recipe
@@ -62,7 +62,7 @@ from magnetkit.train.distributed import (
     wrap,
 )
 from magnetkit.train.metrics import MetricLog
-from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
+from magnetkit.train.objective import MaskedObjective, Objective, StepDraw
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
 from magnetkit.train.samples import SAMPLES_DIR, generate_samples, sample_texts
 
@@ -93,6 +93,7 @@ class Run:
     autocast: Callable[[], contextlib.AbstractContextManager]
     ema: EMA | None
     scheduler: MaskingScheduler
+    objective: Objective
     stream: TrainingStream
     valid: TokenSet | None
     log: MetricLog
@@ -180,7 +181,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
         valid = None
     run = Run(recipe=recipe, config=config, world=world, lm=lm, optimizer=optimizer,
               lr_schedule=build_lr_schedule(optimizer, config), scaler=scaler, autocast=autocast, ema=ema,
-              scheduler=scheduler, stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
+              scheduler=scheduler, objective=build_objective(recipe, scheduler), stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
     if latest is not None:
         restore(run, latest)
     run.log.echo(summary(run, model, frames))
@@ -229,18 +230,15 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     """One optimizer step on this process's share of the global batch; returns its metrics."""
     config, world = run.config, run.world
     started = time.perf_counter()
-    stage = draw_stage(config.seed, step, run.recipe.model.num_codebooks)
     batches = [run.stream.rows(rows) for rows in micro_batches(run)]
     length = condition_length(run, [text for batch in batches for text in batch.texts])
-    prefix = draw_prefix_frames(run.recipe.hybrid, config.seed, step, batches[0].codes.shape[-1],
-                                run.recipe.model.frame_rate, run.scheduler.span_len)  # Hybrid-MAGNeT; 0 = plain
-    # The loss is normalised by the masked tokens of the whole global batch (see the module doc).
-    tokens = all_sum(sum(scored_tokens(b.spans, b.valid, prefix, run.recipe.model.num_codebooks, run.recipe.hybrid)
-                         for b in batches).to(world.device, torch.float32))
+    draw = run.objective.draw(config.seed, step, batches[0].codes.shape[-1])
+    # The loss is normalised by the scored tokens of the whole global batch (see the module doc).
+    tokens = all_sum(sum(run.objective.scored_tokens(b, draw) for b in batches).to(world.device, torch.float32))
     total = torch.zeros((), device=world.device)
     for index, batch in enumerate(batches):
         with gradient_sync(run.lm, sync=index == len(batches) - 1):
-            ce = stage_loss(run, batch, stage, length, prefix)
+            ce = run.objective.loss_sum(run.lm, batch, draw, length, world.device, run.autocast)
             run.scaler.scale(ce * world.size / tokens.clamp(min=1)).backward()
         total += ce.detach()
     lr = run.optimizer.param_groups[0]["lr"]
@@ -286,22 +284,12 @@ def evaluating(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def stage_loss(run: Run, batch: Any, stage: int, length: int, prefix: int = 0) -> torch.Tensor:
-    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (paper §3.1).
-
-    With an autoregressive ``prefix`` of that many frames: the Hybrid-MAGNeT objective (§3.4).
-    """
-    device = run.world.device
-    if prefix:
-        with run.autocast():
-            return hybrid_loss_sum(run.lm, batch, stage, prefix, run.recipe.model.mask_id, run.recipe.hybrid,
-                                   device, condition_length=length)
-    codes = batch.codes.to(device)
-    inputs, loss_mask = mask_inputs(codes, batch.spans.to(device), batch.valid.to(device), stage,
-                                    run.recipe.model.mask_id)
-    with run.autocast():
-        logits = run.lm(inputs, batch.texts, stage, length)  # [B, 1, T, card]
-    return cross_entropy_sum(logits, codes[:, stage], loss_mask)
+def build_objective(recipe: Recipe, scheduler: MaskingScheduler) -> Objective:
+    """The recipe's training objective: Hybrid-MAGNeT's with a ``hybrid`` section (§3.4), else MAGNeT's (§3.1)."""
+    model = recipe.model
+    if recipe.hybrid is None:
+        return MaskedObjective(model.num_codebooks, model.mask_id)
+    return HybridObjective(recipe.hybrid, model.num_codebooks, model.mask_id, model.frame_rate, scheduler.span_len)
 
 
 def optimizer_step(run: Run) -> torch.Tensor:
@@ -356,7 +344,9 @@ def validate(run: Run) -> dict[str, float]:
         for stage in range(run.recipe.model.num_codebooks):
             for batch in valid_batches(tokens, indices, count, run.stream.frames, run.scheduler, config.seed,
                                        stage, batch_size):
-                sums[0, stage] += stage_loss(run, batch, stage, length).float()
+                # Validation scores the masked objective alone (no prefix), stage by stage.
+                ce = run.objective.loss_sum(run.lm, batch, StepDraw(stage), length, world.device, run.autocast)
+                sums[0, stage] += ce.float()
                 sums[1, stage] += (batch.spans & batch.valid).sum()
     ce, counted = all_sum(sums)
     per_stage = (ce / counted.clamp(min=1)).tolist()
