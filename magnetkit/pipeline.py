@@ -34,18 +34,17 @@ class Pipeline:
     """A loaded system: transformer, conditioner, codec, scheduler, sampler, optional rescorer."""
 
     def __init__(self, recipe: Recipe, model: MagnetTransformer, conditioner: torch.nn.Module, codec: Any,
-                 device: torch.device | str | None = None):
-        from magnetkit.registry import build
+                 device: torch.device | str | None = None) -> None:
+        from magnetkit.builder import build_component
 
         self.recipe = recipe
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.conditioner = conditioner.to(self.device).eval() if hasattr(conditioner, "to") else conditioner
         self.codec = codec.to(self.device) if isinstance(codec, torch.nn.Module) else codec
-        self.scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
-        self.sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
-        self.rescorer = (build("rescorer", recipe.rescorer.name, recipe.rescorer.config, pipeline=self)
-                         if recipe.rescorer is not None else None)
+        self.scheduler = build_component(recipe, "scheduler")
+        self.sampler = build_component(recipe, "sampler")
+        self.rescorer = None if recipe.rescorer is None else build_component(recipe, "rescorer", pipeline=self)
         check_compatible(recipe, model, codec)
 
     # -- properties ---------------------------------------------------------------------------
@@ -220,7 +219,8 @@ class Pipeline:
         gen = self.recipe.generation
         with torch.no_grad():
             if all(t is None for t in texts) and negative is None:  # unconditional: nothing to guide
-                return Guidance(self.conditioner(texts).embeddings, guided=False, texts=texts)
+                return Guidance(self.conditioner(texts).embeddings, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min,
+                                guided=False, texts=texts)
             others = normalise_negative(negative, len(texts))
             condition = self.conditioner(list(texts) + others).embeddings
         return Guidance(condition, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min, texts=texts)

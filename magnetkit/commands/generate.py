@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, generate, write files; print elapsed time and real-time factor."""
     import numpy as np
 
-    from magnetkit.audio import read_audio, write_audio
+    from magnetkit.audio import read_audio, slug, write_audio
     from magnetkit.loading import load
 
     source, texts, overrides = split_args(args.args, args.source)
@@ -118,8 +118,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"generated {len(texts)} x {seconds:.2f} s in {result.seconds:.2f} s "
           f"(real-time factor {result.real_time_factor:.3f}; loading took {loaded:.2f} s)")
     return 0
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe short form of a text."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "audio"

@@ -16,10 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from magnetkit.audio import convert_audio
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, UsageError, convert_audio, from_pretrained, load_complete
 from magnetkit_clap.config import ClapConditionerConfig
 
 _WHAT = "CLAP model"

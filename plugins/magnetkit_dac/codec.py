@@ -10,9 +10,7 @@ from pathlib import Path
 
 import torch
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete
+from magnetkit import CheckpointError, ChunkedDecoding, UsageError, WrappedCodec, load_complete
 from magnetkit_dac.config import DacCodecConfig
 
 _WHAT = "DAC model"
@@ -41,14 +39,13 @@ class DacCodec(WrappedCodec):
 
     family = "DAC"
 
-    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
-                 chunk_context_seconds: float = 0.5):
+    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None,
+                 chunking: ChunkedDecoding | None = None) -> None:
         config = model.config
         # hop_length, not config.frame_rate, which rounds up (86.13 Hz -> 87 for 44.1 kHz).
         super().__init__(model, sample_rate=config.sampling_rate, channels=1, hop_length=config.hop_length,
                          cardinality=config.codebook_size, total_codebooks=config.n_codebooks,
-                         num_codebooks=num_codebooks, chunk_seconds=chunk_seconds,
-                         chunk_context_seconds=chunk_context_seconds)
+                         num_codebooks=num_codebooks, chunking=chunking or DacCodecConfig())
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -68,5 +65,4 @@ class DacCodec(WrappedCodec):
 
 def factory(config: DacCodecConfig) -> DacCodec:
     """DAC (transformers): descript/dac_16khz, dac_24khz, dac_44khz, or a transformers folder."""
-    return DacCodec(load_dac_model(config.model), num_codebooks=config.num_codebooks,
-                    chunk_seconds=config.chunk_seconds, chunk_context_seconds=config.chunk_context_seconds)
+    return DacCodec(load_dac_model(config.model), num_codebooks=config.num_codebooks, chunking=config)

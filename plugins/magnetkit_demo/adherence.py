@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
 from magnetkit_synth.analysis import analyse
 from magnetkit_synth.dataset import Attributes, attribute_grid, clip_caption, make_clip
 

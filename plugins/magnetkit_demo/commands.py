@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from magnetkit.cli import add_command
-from magnetkit.errors import UsageError
+from magnetkit import UsageError, add_command
 
 EXAMPLES = {
     "demo-captions": "magnetkit demo-captions runs/demo/data/train runs/demo/caption-t5",
@@ -68,7 +67,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo_captions(args: argparse.Namespace) -> int:
     """Write the caption encoder and say how many words it knows."""
-    from magnetkit.train.manifest import read_items
+    from magnetkit import read_items
 
     from magnetkit_demo.captions import INFO_FILE, build_caption_encoder
 
@@ -103,7 +102,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Load the model twice (guided and cfg 1), generate every prompt, judge, print the table."""
     import torch
 
-    from magnetkit.loading import load
+    from magnetkit import load
 
     from magnetkit_demo.adherence import evaluate, prompts
 

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
 from magnetkit_demo.config import DemoData
 
 RECIPE = "demo-train"  # recipes/demo-train.yaml
@@ -74,9 +74,7 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     Raises:
         UsageError, RecipeError: bad counts or overrides.
     """
-    from magnetkit.recipe import load_recipe
-    from magnetkit.train.loop import train
-    from magnetkit.train.manifest import read_items
+    from magnetkit import load_recipe, read_items, train_model
     from magnetkit_speccodec.codec import SHIPPED
 
     from magnetkit_demo.captions import build_caption_encoder
@@ -92,7 +90,7 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     overrides = [*layout, *overrides]
     recipe = load_recipe(RECIPE, overrides)
     started = time.perf_counter()
-    model = train(RECIPE, overrides)
+    model = train_model(RECIPE, overrides)
     seconds = time.perf_counter() - started
     codec = Path(recipe.codec.config.model) if getattr(recipe.codec.config, "model", None) else SHIPPED
     return DemoRun(model=Path(model), caption_encoder=captions, codec=codec, train_seconds=seconds,

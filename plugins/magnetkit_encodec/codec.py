@@ -11,9 +11,7 @@ from pathlib import Path
 
 import torch
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete, local_path, looks_like_hub_id
+from magnetkit import CheckpointError, ChunkedDecoding, UsageError, WrappedCodec, load_complete, local_path, looks_like_hub_id
 
 from magnetkit_encodec.audiocraft_format import build_from_package, pointer_name, read_package
 from magnetkit_encodec.config import EncodecCodecConfig
@@ -84,8 +82,8 @@ class EncodecCodec(WrappedCodec):
 
     family = "EnCodec"
 
-    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
-                 chunk_context_seconds: float = 1.0):
+    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None,
+                 chunking: ChunkedDecoding | None = None) -> None:
         config = model.config
         # Encode the whole signal as one frame, as audiocraft does: the Codec contract has no
         # per-chunk scales (encodec_48khz sets chunk_length_s, which would yield several).
@@ -93,8 +91,7 @@ class EncodecCodec(WrappedCodec):
         config.overlap = None
         super().__init__(model, sample_rate=config.sampling_rate, channels=config.audio_channels,
                          hop_length=math.prod(config.upsampling_ratios), cardinality=config.codebook_size,
-                         total_codebooks=len(model.quantizer.layers), num_codebooks=num_codebooks,
-                         chunk_seconds=chunk_seconds, chunk_context_seconds=chunk_context_seconds)
+                         total_codebooks=len(model.quantizer.layers), num_codebooks=num_codebooks, chunking=chunking)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -124,5 +121,4 @@ class EncodecCodec(WrappedCodec):
 
 def factory(config: EncodecCodecConfig) -> EncodecCodec:
     """EnCodec (transformers): 24/32/48 kHz hub models, transformers folders, audiocraft codec files."""
-    return EncodecCodec(load_encodec_model(config.model), num_codebooks=config.num_codebooks,
-                        chunk_seconds=config.chunk_seconds, chunk_context_seconds=config.chunk_context_seconds)
+    return EncodecCodec(load_encodec_model(config.model), num_codebooks=config.num_codebooks, chunking=config)

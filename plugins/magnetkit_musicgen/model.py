@@ -17,11 +17,16 @@ from typing import Any
 
 import torch
 
-from magnetkit.engine import guide
-from magnetkit.errors import CheckpointError, RecipeError
-from magnetkit.hub import from_pretrained
-from magnetkit.hybrid.autoregressive import token_space_problems
-from magnetkit.hybrid.pattern import delay, teacher_forcing_inputs, undelay
+from magnetkit import (
+    CheckpointError,
+    RecipeError,
+    delay,
+    from_pretrained,
+    guide,
+    teacher_forcing_inputs,
+    token_space_problems,
+    undelay,
+)
 from magnetkit_musicgen.config import MusicgenConfig
 
 _WHAT = "MusicGen model"

@@ -11,16 +11,18 @@ import importlib
 from typing import Any
 
 from magnetkit import hookimpl
-from magnetkit_samplers.config import DrawingConfig, GreedyConfig, SamplerConfig, TopKConfig, TopPConfig
+from magnetkit import DrawingConfig, SamplerConfig  # noqa: F401 (re-exported)
+from magnetkit_samplers.config import GreedyConfig, TopKConfig, TopPConfig
 
 # Public names whose modules import torch (or numba): imported on first use. name -> module.
 _LAZY: dict[str, str] = {
-    "MIN_TEMPERATURE": "magnetkit_samplers.base",
-    "TemperatureSampler": "magnetkit_samplers.base",
-    "annealed_temperature": "magnetkit_samplers.base",
     "GreedySampler": "magnetkit_samplers.greedy",
     "TopKSampler": "magnetkit_samplers.top_k",
     "TopPSampler": "magnetkit_samplers.top_p",
+    # the core's base, re-exported for existing imports
+    "MIN_TEMPERATURE": "magnetkit",
+    "TemperatureSampler": "magnetkit",
+    "annealed_temperature": "magnetkit",
 }
 
 __all__ = [

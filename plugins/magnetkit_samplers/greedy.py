@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_samplers.base import TemperatureSampler
+from magnetkit import TemperatureSampler
 from magnetkit_samplers.config import GreedyConfig
 
 

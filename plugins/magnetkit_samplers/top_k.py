@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from magnetkit import TemperatureSampler
 from magnetkit_samplers.base import (
-    TemperatureSampler,
     draw,
     draw_ranked,
     mass_below,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from magnetkit import TemperatureSampler
 from magnetkit_samplers.base import (
-    TemperatureSampler,
     draw,
     draw_ranked,
     on_cpu_as_float,

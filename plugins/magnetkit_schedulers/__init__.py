@@ -11,17 +11,19 @@ import importlib
 from typing import Any
 
 from magnetkit import hookimpl
-from magnetkit_schedulers.config import CosineConfig, LinearConfig, PowerConfig, SchedulerConfig
+from magnetkit_schedulers.config import CosineConfig, LinearConfig, PowerConfig
 
 # Public names whose modules import torch: imported on first use. name -> module.
 _LAZY: dict[str, str] = {
-    "SpanScheduler": "magnetkit_schedulers.base",
     "CosineScheduler": "magnetkit_schedulers.cosine",
     "LinearScheduler": "magnetkit_schedulers.linear",
     "PowerScheduler": "magnetkit_schedulers.power",
-    "expected_mask_rate": "magnetkit_schedulers.spans",
-    "least_probable_spans": "magnetkit_schedulers.spans",
-    "num_spans_table": "magnetkit_schedulers.spans",
+    # the core's base and span maths, re-exported for existing imports
+    "SchedulerConfig": "magnetkit",
+    "SpanScheduler": "magnetkit",
+    "expected_mask_rate": "magnetkit",
+    "least_probable_spans": "magnetkit",
+    "num_spans_table": "magnetkit",
 }
 
 __all__ = [

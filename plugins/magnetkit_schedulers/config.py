@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class SchedulerConfig(BaseModel):
-    """Span parameters common to every built-in scheduler."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    span_len: int = Field(3, ge=1, description="frames per masked span (3 = 60 ms at 50 Hz, paper §3)")
-    arrangement: Literal["nonoverlap", "stride1"] = Field(
-        "nonoverlap",
-        description="decoding spans: 'nonoverlap' = fixed chunks of span_len frames; "
-                    "'stride1' = overlapping spans starting at any frame",
-    )
+from magnetkit import SchedulerConfig
 
 
 class CosineConfig(SchedulerConfig):

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from magnetkit_schedulers.base import SpanScheduler
+from magnetkit import SpanScheduler
 from magnetkit_schedulers.config import CosineConfig
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_schedulers.base import SpanScheduler
+from magnetkit import SpanScheduler
 from magnetkit_schedulers.config import PowerConfig
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from magnetkit.errors import CheckpointError, UsageError
+from magnetkit import CheckpointError, UsageError
 from magnetkit_synth.analysis import HOP as PITCH_HOP
 from magnetkit_synth.analysis import f0_track
 from magnetkit_speccodec.config import SpecCodecConfig, SpecParams

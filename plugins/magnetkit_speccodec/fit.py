@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
 from magnetkit_speccodec.codec import SpecCodec, nearest, token_features
 from magnetkit_speccodec.config import FitConfig
 
@@ -46,8 +46,7 @@ def kmeans(data: torch.Tensor, k: int, iters: int, generator: torch.Generator) -
 def collect_features(source: str | Path, config: FitConfig,
                      progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Shape vectors [N, D] and log gains [N, P] of ``tokens_per_clip`` random tokens per file, and the file count."""
-    from magnetkit.audio import read_audio
-    from magnetkit.train.manifest import read_items
+    from magnetkit import read_audio, read_items
 
     items = read_items(source)[: config.max_clips]
     generator = torch.Generator().manual_seed(config.seed)

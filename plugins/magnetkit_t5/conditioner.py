@@ -13,9 +13,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from magnetkit.errors import CheckpointError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, from_pretrained, load_complete
 from magnetkit_t5.config import T5ConditionerConfig
 
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only

@@ -27,8 +27,11 @@ def _normalise(name: str) -> str:
 
 
 def _declared() -> set[str]:
+    """Runtime dependencies and the optional feature extras (e.g. `web`: Gradio), not the test tools."""
     names = set()
-    for requirement in PYPROJECT["project"]["dependencies"]:
+    extras = PYPROJECT["project"].get("optional-dependencies", {})
+    features = [r for name, reqs in extras.items() if name != "test" for r in reqs]
+    for requirement in [*PYPROJECT["project"]["dependencies"], *features]:
         names.add(_normalise(re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)))
     return names
 
