@@ -11,6 +11,7 @@ from magnetkit.errors import (
     UsageError,
 )
 from magnetkit.hookspecs import hookimpl
+from magnetkit.interfaces import Embedder
 from magnetkit.interfaces import Codec, Condition, Conditioner, MaskingScheduler, Rescorer, Sampler
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import build, get_registry
@@ -25,6 +26,12 @@ _LAZY: dict[str, str] = {
     "Pipeline": "magnetkit.pipeline",
     "Generation": "magnetkit.pipeline",
     "add_command": "magnetkit.cli",
+    "evaluate": "magnetkit.evaluation",
+    "EvalReport": "magnetkit.evaluation",
+    "read_audio": "magnetkit.audio",
+    "resample": "magnetkit.audio",
+    "from_pretrained": "magnetkit.hub",
+    "load_complete": "magnetkit.hub",
 }
 
 
@@ -39,6 +46,13 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "load_complete",
+    "from_pretrained",
+    "resample",
+    "read_audio",
+    "evaluate",
+    "EvalReport",
+    "Embedder",
     "AudioError",
     "CheckpointError",
     "Codec",
