@@ -327,6 +327,9 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, rank: int = 0,
     gather = sync or (lambda obj: [obj])
     job.out.mkdir(parents=True, exist_ok=True)
     existing = {} if job.overwrite else read_manifest(job.out)
+    if rank == 0:  # temporaries a killed run left; no rank writes before the gather below
+        for stale in job.out.glob(f".*.tmp*.{job.fmt}"):
+            stale.unlink()
     base = gather(resolve_base_seed(job, existing))[0]  # rank 0's choice when unseeded
     pipeline = load_pipeline()
     settings = resolved_settings(pipeline, job)

@@ -269,7 +269,7 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
     return report(job, run_job(job, args.device), 0)
 
 
-def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None):
+def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None, log=print):
     """Run (this rank's share of) a batch job, loading the pipeline on ``device``."""
     from magnetkit.batch import run_batch
     from magnetkit.loading import load
@@ -280,7 +280,7 @@ def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None):
             raise UsageError("--prompts does not run Hybrid-MAGNeT recipes yet; generate their texts directly")
         return pipeline
 
-    return run_batch(job, load_pipeline, rank=rank, world=world, sync=sync)
+    return run_batch(job, load_pipeline, rank=rank, world=world, sync=sync, log=log)
 
 
 def run_ranks(job, device: str | None) -> int:
