@@ -300,20 +300,22 @@ def generate_rows(pipeline: Any, texts: list[str], seeds: list[int], negative: s
         pipeline.sampler = original
 
 
-def resolved_settings(pipeline: Any, job: BatchJob) -> dict[str, Any]:
+def resolved_settings(recipe: Any, job: BatchJob) -> dict[str, Any]:
     """The settings recorded with each clip (the resolved recipe, without display-only keys)."""
-    recipe = pipeline.recipe.to_dict()
+    recipe = recipe.to_dict()
     recipe.get("generation", {}).pop("progress", None)
     return {"recipe": recipe, "negative": job.negative, "format": job.fmt, "strategy": job.strategy}
 
 
-def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, rank: int = 0, world: int = 1,
+def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = None, rank: int = 0, world: int = 1,
               sync: Callable[[Any], list[Any]] | None = None, log: Callable[[str], None] = print) -> BatchResult:
     """Generate this rank's missing clips and (rank 0) merge the manifest.
 
     Args:
         job: the prompts, settings and output folder (already checked).
         load_pipeline: builds the pipeline (its resolved recipe is recorded with every clip).
+        recipe: the validated recipe ``load_pipeline`` builds, if known: a finished run then
+            builds nothing.
         rank, world: this process's place among ``world`` processes.
         sync: all-gather of a picklable object over ranks (None for one process); also a barrier.
         log: where progress lines go.
@@ -331,11 +333,13 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, rank: int = 0,
         for stale in job.out.glob(f".*.tmp*.{job.fmt}"):
             stale.unlink()
     base = gather(resolve_base_seed(job, existing))[0]  # rank 0's choice when unseeded
-    pipeline = load_pipeline()
-    settings = resolved_settings(pipeline, job)
+    pipeline = None if recipe is not None else load_pipeline()
+    settings = resolved_settings(recipe if recipe is not None else pipeline.recipe, job)
     digest = fingerprint(settings)
-    missing = todo(job, existing, base, digest)
-    batches = plan_batches(condition_lengths(pipeline, job.prompts), job.batch_size, rank, world)
+    missing = todo(job, existing, base, digest)  # the same on every rank
+    if missing and pipeline is None:
+        pipeline = load_pipeline()
+    batches = plan_batches(condition_lengths(pipeline, job.prompts), job.batch_size, rank, world) if missing else []
     gather(None)  # every rank has read the manifest before any rank writes a part file
     part = job.out / f"manifest.part-{rank}.jsonl"
     generated, seconds = 0, 0.0

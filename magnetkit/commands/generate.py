@@ -270,17 +270,18 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
 
 
 def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None, log=print):
-    """Run (this rank's share of) a batch job, loading the pipeline on ``device``."""
+    """Run (this rank's share of) a batch job on ``device``; the model is built only if clips are missing."""
     from magnetkit.batch import run_batch
-    from magnetkit.loading import load
+    from magnetkit.loading import build_pipeline, default_model_path, resolve_source
+    from magnetkit.recipe import apply_overrides, validate_recipe
 
-    def load_pipeline():
-        pipeline = load(job.source, job.overrides, device=device)
-        if pipeline.recipe.hybrid is not None:
-            raise UsageError("--prompts does not run Hybrid-MAGNeT recipes yet; generate their texts directly")
-        return pipeline
-
-    return run_batch(job, load_pipeline, rank=rank, world=world, sync=sync, log=log)
+    source = str(job.source if job.source is not None else default_model_path())
+    data, weights = resolve_source(source)  # as `magnetkit.load` does, split so a finished run stops here
+    recipe = validate_recipe(apply_overrides(data, job.overrides), source=source)
+    if recipe.hybrid is not None:
+        raise UsageError("--prompts does not run Hybrid-MAGNeT recipes yet; generate their texts directly")
+    return run_batch(job, lambda: build_pipeline(recipe, weights, device=device), recipe=recipe, rank=rank,
+                     world=world, sync=sync, log=log)
 
 
 def run_ranks(job, device: str | None) -> int:
