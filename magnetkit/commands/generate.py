@@ -22,12 +22,7 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node 4 --no-python magnetkit generate --prompts prompts.txt -o clips/ --seed 0
 """
 
-# Recipe sections (Recipe's fields), kept here as plain names so `--help` needs no import of the
-# recipe schema; tests/commands/test_generate_cli.py checks they match it.
-SECTIONS = ("checkpoint", "model", "codec", "conditioner", "scheduler", "sampler", "rescorer", "generation",
-            "hybrid", "data", "train")
-# ``section=...`` or ``section.key...=...`` with a known section: an override.
-_OVERRIDE = re.compile(rf"^({'|'.join(SECTIONS)})(\.\w+)*=")
+# ``section=...`` or ``section.key...=...`` with a section of the recipe schema is an override;
 # ``word.word...=...``: meant as an override, whatever the first word (a typo is an error, not a text).
 _DOTTED = re.compile(r"^([A-Za-z_]\w*)(\.\w+)+=")
 
@@ -80,9 +75,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def split_args(args: list[str], source: str | None) -> tuple[str | None, list[str], list[str]]:
     """Positional arguments -> (source, texts, overrides); a misspelt section is an error."""
+    known = sections()
     overrides, rest = [], []
     for arg in args:
-        if _OVERRIDE.match(arg):
+        if (head := re.match(r"^(\w+)(\.\w+)*=", arg)) and head.group(1) in known:
             overrides.append(arg)
         elif (dotted := _DOTTED.match(arg)) and not any(c.isspace() for c in arg.partition("=")[0]):
             raise UsageError(unknown_section(dotted.group(1), arg))
@@ -96,10 +92,18 @@ def split_args(args: list[str], source: str | None) -> tuple[str | None, list[st
     return source, rest, overrides
 
 
+def sections() -> list[str]:
+    """The recipe's top-level sections (the schema's fields: plugins' branches add some)."""
+    from magnetkit.recipe import Recipe
+
+    return list(Recipe.model_fields)
+
+
 def unknown_section(section: str, arg: str) -> str:
     """The message for an override whose section does not exist, with a did-you-mean."""
-    close = difflib.get_close_matches(section, SECTIONS, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (sections: {', '.join(SECTIONS)})"
+    known = sections()
+    close = difflib.get_close_matches(section, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (sections: {', '.join(known)})"
     return f"{arg!r}: {section!r} is not a recipe section{hint}; quote a text that looks like key=value differently"
 
 

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from magnetkit.commands.generate import SECTIONS, _IntermixedParser, check_options, run_job, set_threads, split_args
-from magnetkit.commands.generate import unknown_section
+from magnetkit.commands.generate import _IntermixedParser, check_options, run_job, set_threads, split_args
+from magnetkit.commands.generate import sections, unknown_section
 from magnetkit.errors import UsageError
 
 EXAMPLES = """examples:
@@ -83,7 +83,7 @@ def parse_grid(specs: list[str]) -> list[tuple[str, list[str]]]:
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", key):
             raise UsageError(f"--grid {spec!r} is not of the form KEY=V1,V2 (e.g. sampler.top_p=0.8,0.95)")
-        if key.split(".")[0] not in SECTIONS:
+        if key.split(".")[0] not in sections():
             raise UsageError("--grid " + unknown_section(key.split(".")[0], spec))
         values = split_values(raw)
         if any(not v for v in values):
