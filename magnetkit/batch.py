@@ -237,6 +237,10 @@ def todo(job: BatchJob, existing: dict[int, dict[str, Any]], base: int, settings
     An entry for the same index with another text, seed or settings is refused (it would mix
     two runs in one folder) unless ``--overwrite``.
     """
+    extra = sorted(i for i in existing if i >= len(job.prompts))
+    if extra and not job.overwrite:
+        raise UsageError(f"{str(job.out / MANIFEST)!r} holds clip {extra[0]}, beyond the {len(job.prompts)} prompts "
+                         "of this file; use another -o folder, or --overwrite to regenerate")
     missing = set()
     for index, text in enumerate(job.prompts):
         entry = existing.get(index)
@@ -287,6 +291,24 @@ class RowSeededSampler:
         return torch.cat([t for t, _ in rows]), torch.cat([p for _, p in rows])
 
 
+def clear(job: BatchJob, existing: dict[int, dict[str, Any]]) -> None:
+    """Remove temporaries a killed run left; with ``overwrite``, also the earlier run's clips and manifest.
+
+    The old clips go too, so a folder regenerated from a shorter prompt file holds no stray audio
+    that an evaluation of the folder would count.
+    """
+    for stale in job.out.glob(f".*.tmp*.{job.fmt}"):
+        stale.unlink()
+    if not job.overwrite:
+        return
+    for entry in existing.values():
+        path = job.out / str(entry.get("file", ""))
+        if path.is_file() and path.parent == job.out:
+            path.unlink()
+    for path in [job.out / MANIFEST, *job.out.glob(PART_GLOB)]:
+        path.unlink(missing_ok=True)
+
+
 def generate_rows(pipeline: Any, texts: list[str], seeds: list[int], negative: str | None) -> Any:
     """One batch through the pipeline, each row with its own seeded generator; a `Generation`."""
     import torch
@@ -328,10 +350,10 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
 
     gather = sync or (lambda obj: [obj])
     job.out.mkdir(parents=True, exist_ok=True)
-    existing = {} if job.overwrite else read_manifest(job.out)
-    if rank == 0:  # temporaries a killed run left; no rank writes before the gather below
-        for stale in job.out.glob(f".*.tmp*.{job.fmt}"):
-            stale.unlink()
+    existing = read_manifest(job.out)
+    if rank == 0:  # no rank writes before the gather below
+        clear(job, existing)
+    existing = {} if job.overwrite else existing
     base = gather(resolve_base_seed(job, existing))[0]  # rank 0's choice when unseeded
     pipeline = None if recipe is not None else load_pipeline()
     settings = resolved_settings(recipe if recipe is not None else pipeline.recipe, job)

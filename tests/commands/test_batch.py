@@ -98,8 +98,13 @@ def test_another_run_in_the_same_folder_is_refused_unless_overwrite(tmp_path, pi
         run_batch(job(out, prompts=PROMPTS[:2], seed=8), lambda: pipeline, log=lambda _: None)
     with pytest.raises(UsageError, match="another text"):
         run_batch(job(out, prompts=["a calm tune", PROMPTS[1]]), lambda: pipeline, log=lambda _: None)
+    with pytest.raises(UsageError, match="beyond the 1 prompts"):
+        run_batch(job(out, prompts=PROMPTS[:1]), lambda: pipeline, log=lambda _: None)
     result = run_batch(job(out, prompts=PROMPTS[:2], seed=8, overwrite=True), lambda: pipeline, log=lambda _: None)
     assert result.generated == 2 and [e["seed"] for e in manifest(out)] == [8, 9]
+    run_batch(job(out, prompts=PROMPTS[2:3], overwrite=True), lambda: pipeline, log=lambda _: None)
+    assert [e["text"] for e in manifest(out)] == PROMPTS[2:3]
+    assert list(files(out)) == [manifest(out)[0]["file"]]  # the earlier run's clips are gone
 
 
 def test_unseeded_run_records_its_seed_and_resumes_with_it(tmp_path, pipeline, one_thread):
