@@ -96,6 +96,17 @@ def check_out_dir(out: Path) -> None:
         raise UsageError(f"-o {str(out)!r}: {str(existing)!r} is not writable")
 
 
+def make_out_dir(out: Path, what: str = "-o") -> None:
+    """Create the folder and prove it writable (a real file: root passes every ``os.access``)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{what} {str(out)!r} cannot be written: {exc.strerror or exc}") from exc
+
+
 def slug(text: str, limit: int = 40) -> str:
     """A file-name-safe short form of a text."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "audio"

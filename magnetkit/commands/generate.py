@@ -126,6 +126,8 @@ def check_options(args: argparse.Namespace) -> None:
     """Options that are wrong whatever the model."""
     from magnetkit.batch import check_seed, check_text
 
+    if args.negative is not None and not args.negative.strip():
+        raise UsageError("--negative is empty; give a text to guide away from, or leave the option out")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     check_seed(args.seed)
@@ -171,6 +173,8 @@ def output_paths(out: Path, texts: list[str], fmt: str, overwrite: bool) -> list
 # -------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     """Load, generate, write files; print elapsed time and real-time factor."""
+    from magnetkit.batch import make_out_dir
+
     check_options(args)
     source, texts, overrides = split_args(args.args, args.source)
     if args.prompts is not None:
@@ -182,7 +186,12 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(Path(args.out), texts, args.format, args.overwrite)
     if args.codes_out:
         check_codes_out(args.codes_out, args.overwrite)
+    if any(not text.strip() for text in texts):
+        raise UsageError("a text prompt is empty; give a description")
     prompt = read_prompt_audio(args.prompt_audio) if args.prompt_audio else None
+    make_out_dir(Path(args.out))
+    if args.codes_out:
+        make_out_dir(Path(args.codes_out).parent, "--codes-out")
     set_threads(args.threads)
 
     from magnetkit.loading import load
@@ -254,7 +263,7 @@ def set_threads(threads: int | None) -> None:
 # ------------------------------------------------------------------------- batch mode
 def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], overrides: list[str]) -> int:
     """``--prompts FILE``: batch generation into ``-o DIR`` with a manifest, resumable, one share per rank."""
-    from magnetkit.batch import BatchJob, read_prompts
+    from magnetkit.batch import BatchJob, make_out_dir, read_prompts
 
     if source is None and len(texts) == 1:  # with --prompts the only positional is the source
         source, texts = texts[0], []
@@ -267,6 +276,7 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
                    batch_size=args.batch_size, negative=args.negative, fmt=args.format, strategy=args.strategy,
                    overwrite=args.overwrite)
     job.check()
+    make_out_dir(job.out)
     set_threads(args.threads)
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun
         return run_ranks(job, args.device)

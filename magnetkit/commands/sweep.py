@@ -114,7 +114,7 @@ def point_name(point: dict[str, str]) -> str:
 # ------------------------------------------------------------------------------- running
 def run(args: argparse.Namespace) -> int:
     """Check everything, then generate and score each point; write results.csv and results.png."""
-    from magnetkit.batch import BatchJob, check_out_dir, read_prompts
+    from magnetkit.batch import BatchJob, check_out_dir, make_out_dir, read_prompts
 
     check_options(args)
     grid = parse_grid(args.grid)
@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             for point in grid_points(grid)]
     for _, job in jobs:
         job.check()
+    make_out_dir(out)
     set_threads(args.threads)
     ranks = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     return sweep_ranks(jobs, args, metrics, out) if ranks else sweep(jobs, args, metrics, out)
