@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -302,6 +301,29 @@ class RowSeededSampler:
         return torch.cat([t for t, _ in rows]), torch.cat([p for _, p in rows])
 
 
+def write_batch(job: BatchJob, rank: int, batch: list[int], missing: set[int], result: Any, base: int,
+                settings: dict[str, Any]) -> int:
+    """Write a batch's missing clips (atomically), each followed by its manifest line; how many."""
+    from magnetkit.audio import write_audio
+
+    written = 0
+    for row, index in enumerate(batch):
+        if index not in missing:  # its batchmate was missing; this clip is already on disk
+            continue
+        name = clip_name(index, job.prompts[index], job.fmt)
+        tmp = job.out / f".{name}.tmp{os.getpid()}.{job.fmt}"
+        write_audio(tmp, result.audio[row], result.sample_rate, strategy=job.strategy)
+        os.replace(tmp, job.out / name)
+        append_line(job.out / f"manifest.part-{rank}.jsonl", {
+            "index": index, "text": job.prompts[index], "seed": clip_seed(base, index), "file": name,
+            "source": job.source or "default-model", "overrides": job.overrides, "base_seed": base,
+            "batch_size": job.batch_size, "duration": round(result.audio.shape[-1] / result.sample_rate, 4),
+            "seconds_per_clip": round(result.seconds / len(batch), 4), "settings_hash": fingerprint(settings),
+            "settings": settings})
+        written += 1
+    return written
+
+
 def clear(job: BatchJob, existing: dict[int, dict[str, Any]]) -> None:
     """Remove temporaries a killed run left; with ``overwrite``, also the earlier run's clips and manifest.
 
@@ -357,8 +379,6 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
     Raises:
         UsageError: the folder holds another run's clips (without ``overwrite``).
     """
-    from magnetkit.audio import write_audio
-
     gather = sync or (lambda obj: [obj])
     job.out.mkdir(parents=True, exist_ok=True)
     existing = read_manifest(job.out)
@@ -368,33 +388,18 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
     base = gather(resolve_base_seed(job, existing))[0]  # rank 0's choice when unseeded
     pipeline = None if recipe is not None else load_pipeline()
     settings = resolved_settings(recipe if recipe is not None else pipeline.recipe, job)
-    digest = fingerprint(settings)
-    missing = todo(job, existing, base, digest)  # the same on every rank
+    missing = todo(job, existing, base, fingerprint(settings))  # the same on every rank
     if missing and pipeline is None:
         pipeline = load_pipeline()
     batches = plan_batches(condition_lengths(pipeline, job.prompts), job.batch_size, rank, world) if missing else []
     gather(None)  # every rank has read the manifest before any rank writes a part file
-    part = job.out / f"manifest.part-{rank}.jsonl"
     generated, seconds = 0, 0.0
     mine = [b for b in batches if missing.intersection(b)]
     for number, batch in enumerate(mine, start=1):
         result = generate_rows(pipeline, [job.prompts[i] for i in batch], [clip_seed(base, i) for i in batch],
                                job.negative)
         seconds += result.seconds
-        for row, index in enumerate(batch):
-            if index not in missing:  # its batchmate was missing; this clip is already on disk
-                continue
-            name = clip_name(index, job.prompts[index], job.fmt)
-            tmp = job.out / f".{name}.tmp{os.getpid()}.{job.fmt}"
-            write_audio(tmp, result.audio[row], result.sample_rate, strategy=job.strategy)
-            os.replace(tmp, job.out / name)
-            append_line(part, {"index": index, "text": job.prompts[index], "seed": clip_seed(base, index),
-                               "file": name, "source": job.source or "default-model", "overrides": job.overrides,
-                               "base_seed": base, "batch_size": job.batch_size,
-                               "duration": round(result.audio.shape[-1] / result.sample_rate, 4),
-                               "seconds_per_clip": round(result.seconds / len(batch), 4),
-                               "settings_hash": digest, "settings": settings})
-            generated += 1
+        generated += write_batch(job, rank, batch, missing, result, base, settings)
         log(f"[rank {rank}/{world}] batch {number}/{len(mine)}: {len(batch)} clips in {result.seconds:.2f} s")
     gather(None)  # every part file is complete
     total = merge_manifest(job.out) if rank == 0 else len(job.prompts)

@@ -18,8 +18,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from magnetkit.commands.generate import _IntermixedParser, check_options, run_job, set_threads, split_args
-from magnetkit.commands.generate import sections, unknown_section
+from magnetkit.commands.generate import (
+    _IntermixedParser,
+    check_options,
+    run_job,
+    sections,
+    set_threads,
+    split_args,
+    unknown_section,
+)
 from magnetkit.errors import UsageError
 
 EXAMPLES = """examples:
