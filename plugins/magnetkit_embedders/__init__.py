@@ -14,9 +14,10 @@ __all__ = ["MelEmbedder", "MelEmbedderConfig", "register_embedders"]
 @hookimpl
 def register_embedders(register) -> None:
     """Register the built-in embedders."""
-    from magnetkit_embedders import ast, clap, encodec, mel
+    from magnetkit_embedders import ast, clap, encodec, mel, vggish
 
     register("mel", mel.factory, config=MelEmbedderConfig)
     register("clap", clap.factory, config=clap.ClapEmbedderConfig)
     register("ast", ast.factory, config=ast.AstEmbedderConfig)
     register("encodec", encodec.factory, config=encodec.CodecEmbedderConfig)
+    register("vggish", vggish.factory, config=vggish.VggishEmbedderConfig)

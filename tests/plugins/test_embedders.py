@@ -108,3 +108,52 @@ def test_a_codec_without_latents_is_refused():
 
     with pytest.raises(UsageError, match="no latents"):
         CodecEmbedder(FakeCodec(), CodecEmbedderConfig(codec="fake"))
+
+
+# ------------------------------------------------------------------------------- vggish
+def test_vggish_passes_the_contract_with_a_local_weights_file(tmp_path):
+    import numpy as np
+
+    from magnetkit_embedders.vggish import Vggish
+
+    torch.manual_seed(0)
+    torch.save(Vggish().state_dict(), tmp_path / "vggish-10086976.pth")
+    torch.save({"pca_eigen_vectors": np.eye(128), "pca_means": np.zeros((128, 1))}, tmp_path / "pca.pth")
+    emb = build("embedder", "vggish", {"weights": str(tmp_path)})
+    check_embedder(emb, seconds=2.0)
+    # 0.96 s examples without overlap: 2.5 s -> 2 vectors; a short clip is padded to 1
+    assert emb.embed_audio(torch.randn(1, 1, 40000))[0].shape == (2, 128)
+    assert emb.embed_audio(torch.randn(1, 1, 4000))[0].shape == (1, 128)
+    pca = build("embedder", "vggish", {"weights": str(tmp_path), "pca": True, "pca_weights": str(tmp_path / "pca.pth")})
+    quantised = pca.embed_audio(torch.randn(1, 1, 16000))[0]
+    assert torch.equal(quantised, quantised.round()) and quantised.min() >= 0 and quantised.max() <= 255
+
+
+def test_vggish_log_mel_examples_follow_the_reference_framing():
+    import numpy as np
+
+    from magnetkit_embedders.vggish import log_mel_examples, mel_matrix
+
+    assert log_mel_examples(np.zeros(16000 * 3))[0].shape == (96, 64)
+    assert len(log_mel_examples(np.zeros(16000 * 3))) == 3  # 298 frames of 10 ms: 3 full examples
+    weights = mel_matrix()
+    assert weights.shape == (257, 64) and (weights[0] == 0).all() and (weights >= 0).all()
+    # a 1 kHz tone peaks in the band centred near 1 kHz
+    t = np.arange(16000) / 16000
+    example = log_mel_examples(np.sin(2 * np.pi * 1000 * t))[0]
+    centres = 700 * (np.exp(np.linspace(1127 * np.log(1 + 125 / 700), 1127 * np.log(1 + 7500 / 700), 66)[1:-1] / 1127) - 1)
+    assert abs(centres[example.mean(0).argmax()] - 1000) < 120
+
+
+def test_vggish_bad_weights_are_one_clear_error(tmp_path, monkeypatch):
+    from magnetkit.errors import CheckpointError, HubUnavailableError
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        build("embedder", "vggish", {"weights": str(tmp_path / "missing.pth")})
+    torch.save({"wrong": torch.zeros(1)}, tmp_path / "wrong.pth")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        build("embedder", "vggish", {"weights": str(tmp_path / "wrong.pth")})
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(HubUnavailableError, match="torch hub cache"):
+        build("embedder", "vggish", {"weights": "http://127.0.0.1:9/vggish-10086976.pth"})
