@@ -21,6 +21,7 @@ from typing import Any
 from magnetkit.commands.generate import (
     _IntermixedParser,
     check_options,
+    looks_like_source,
     run_job,
     sections,
     set_threads,
@@ -126,12 +127,12 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     grid = parse_grid(args.grid)
     source, rest, overrides = split_args(args.args, None)
-    if source is None and len(rest) == 1:
+    if source is None and len(rest) == 1 and looks_like_source(rest[0]):
         source, rest = rest[0], []
     if rest:
         raise UsageError(f"sweep takes an optional source and key=value overrides, not texts (got {rest[0]!r}); "
                          "put the prompts in --prompts FILE")
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = check_scoring(args.embedder, args.metrics)
     out = Path(args.out)
     check_out_dir(out)
     check_reference(Path(args.reference))
@@ -146,6 +147,20 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     ranks = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     return sweep_ranks(jobs, args, metrics, out) if ranks else sweep(jobs, args, metrics, out)
+
+
+def check_scoring(embedder: str, metrics: str) -> list[str]:
+    """The metric names, known, and an embedder that is registered (before any generation)."""
+    from magnetkit.evaluation import METRICS
+    from magnetkit.registry import get_registry
+
+    names = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise UsageError(f"--metrics: unknown metric(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"choose from {', '.join(METRICS)}")
+    get_registry().get("embedder", embedder)  # an unknown name lists the available ones
+    return names
 
 
 def check_reference(folder: Path) -> None:
@@ -172,7 +187,9 @@ def sweep(jobs: list, args: argparse.Namespace, metrics: list[str], out: Path, r
             print(f"  {shown or 'error: ' + row['error']}; {row['seconds_per_clip'] or '-'} s per clip", flush=True)
     if rank == 0:
         failed = sum(1 for r in rows if r["error"])
-        print(f"wrote {out / 'results.csv'} and {out / 'results.png'} ({len(rows)} points, {failed} failed)")
+        print(f"wrote {out / 'results.csv'} and {out / 'results.png'} ({len(rows)} points, {failed} failed"
+              f"{': see the error column' if failed else ''})")
+        return 1 if failed else 0  # every point ran; a script still learns that some failed
     return 0
 
 

@@ -36,10 +36,15 @@ def test_grid_values_split_outside_brackets_and_form_the_product():
     ("sampler.top_p", "not of the form KEY=V1,V2"),
     ("sampler.top_p=0.5,,0.9", "empty value"),
     ("sampler.top_p=0.5,0.5", "repeats a value"),
+    ("sampler.top_p=0.5 --metrics fad,nope", "unknown metric(s) 'nope'"),
+    ("sampler.top_p=0.5 --embedder nope", "nope"),
+    ("sampler.top_p=0.5 some text", "not texts"),
 ])
 def test_bad_grid_is_one_error_line(tmp_path, capsys, spec, words):
     (tmp_path / "p.txt").write_text("a tune\n")
-    code = main(["sweep", "--prompts", str(tmp_path / "p.txt"), "--grid", spec, "--reference",
+    spec, *more = spec.split(" ", 1)
+    more = more[0].split(" ") if more else []
+    code = main(["sweep", *more, "--prompts", str(tmp_path / "p.txt"), "--grid", spec, "--reference",
                  str(reference(tmp_path / "ref")), "-o", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -64,7 +69,7 @@ def test_sweep_scores_every_point_reports_a_failing_one_and_resumes(tmp_path, ca
     argv = ["sweep", "--prompts", str(tmp_path / "p.txt"), "--reference", str(reference(tmp_path / "ref")),
             "-o", str(out), "--seed", "0", "--grid", "generation.cfg_max=1,3", "--grid", "sampler.top_p=0.9,7",
             *FAST]
-    assert main(argv) == 0
+    assert main(argv) == 1  # every point ran; the exit code says some failed
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:4] == ["generation.cfg_max", "sampler.top_p", "fad", "kad"]
@@ -78,7 +83,7 @@ def test_sweep_scores_every_point_reports_a_failing_one_and_resumes(tmp_path, ca
     assert len(clips) == 6
     stamps = [p.stat().st_mtime_ns for p in clips]
     # a rerun regenerates nothing and gives the same table
-    assert main(argv) == 0
+    assert main(argv) == 1
     assert [p.stat().st_mtime_ns for p in clips] == stamps
     with open(out / "results.csv") as f:
         assert list(csv.DictReader(f)) == rows
