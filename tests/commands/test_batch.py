@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -125,7 +126,10 @@ def test_two_torchrun_ranks_share_the_prompts_and_match_one_process(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": f"{exe}:{os.environ['PATH']}"}
     common = ["--prompts", str(prompts), "--seed", "3", "--threads", "1", "--device", "cpu", *FAST]
     torchrun = shutil.which("torchrun", path=str(exe)) or "torchrun"
-    subprocess.run([torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", "29517",
+    with socket.socket() as probe:  # a free port, so parallel runs do not collide
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    subprocess.run([torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", port,
                     "--no-python", "magnetkit", "generate", *common, "-o", str(tmp_path / "ranks")],
                    check=True, env=env, capture_output=True, timeout=600)
     subprocess.run(["magnetkit", "generate", *common, "-o", str(tmp_path / "one")], check=True, env=env,
