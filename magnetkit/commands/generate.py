@@ -73,8 +73,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def split_args(args: list[str], source: str | None) -> tuple[str | None, list[str], list[str]]:
-    """Positional arguments -> (source, texts, overrides); a misspelt section is an error."""
+def split_args(args: list[str], source: str | None, batch: bool = False) -> tuple[str | None, list[str], list[str]]:
+    """Positional arguments -> (source, texts, overrides); a misspelt section is an error.
+
+    With ``batch`` (``--prompts``, ``sweep``) no texts are expected: a lone positional is the source.
+    """
     known = sections()
     overrides, rest = [], []
     for arg in args:
@@ -84,7 +87,9 @@ def split_args(args: list[str], source: str | None) -> tuple[str | None, list[st
             raise UsageError(unknown_section(dotted.group(1), arg))
         else:
             rest.append(arg)
-    if source is None and rest and looks_like_source(rest[0]) and len(rest) > 1:
+    if batch and source is None and len(rest) == 1:
+        source, rest = rest[0], []
+    elif source is None and rest and looks_like_source(rest[0]) and len(rest) > 1:
         source, rest = rest[0], rest[1:]
     elif source is None and len(rest) == 1 and looks_like_source(rest[0]) and not any(c.isspace() for c in rest[0]):
         raise UsageError(f"{rest[0]!r} looks like a model source but no text follows it; "
@@ -104,7 +109,7 @@ def unknown_section(section: str, arg: str) -> str:
     known = sections()
     close = difflib.get_close_matches(section, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else f" (sections: {', '.join(known)})"
-    return f"{arg!r}: {section!r} is not a recipe section{hint}; quote a text that looks like key=value differently"
+    return f"{arg!r}: {section!r} is not a recipe section{hint} (a text with a space before '=' stays a text)"
 
 
 def looks_like_source(arg: str) -> bool:
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     from magnetkit.batch import make_out_dir
 
     check_options(args)
-    source, texts, overrides = split_args(args.args, args.source)
+    source, texts, overrides = split_args(args.args, args.source, batch=args.prompts is not None)
     if args.prompts is not None:
         return run_prompts(args, source, texts, overrides)
     if args.batch_size != 1:
@@ -263,10 +268,8 @@ def set_threads(threads: int | None) -> None:
 # ------------------------------------------------------------------------- batch mode
 def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], overrides: list[str]) -> int:
     """``--prompts FILE``: batch generation into ``-o DIR`` with a manifest, resumable, one share per rank."""
-    from magnetkit.batch import BatchJob, make_out_dir, read_prompts
+    from magnetkit.batch import BatchJob, read_prompts
 
-    if source is None and len(texts) == 1:  # with --prompts the only positional is the source
-        source, texts = texts[0], []
     if texts:
         raise UsageError(f"give texts on the command line or --prompts FILE, not both (got {texts[0]!r})")
     for option in ("codes_out", "prompt_audio"):
@@ -276,7 +279,6 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
                    batch_size=args.batch_size, negative=args.negative, fmt=args.format, strategy=args.strategy,
                    overwrite=args.overwrite)
     job.check()
-    make_out_dir(job.out)
     set_threads(args.threads)
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun
         return run_ranks(job, args.device)
@@ -285,7 +287,7 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
 
 def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None, log=print):
     """Run (this rank's share of) a batch job on ``device``; the model is built only if clips are missing."""
-    from magnetkit.batch import run_batch
+    from magnetkit.batch import make_out_dir, run_batch
     from magnetkit.loading import build_pipeline, default_model_path, resolve_source
     from magnetkit.recipe import apply_overrides, validate_recipe
 
@@ -294,6 +296,7 @@ def run_job(job, device: str | None, rank: int = 0, world: int = 1, sync=None, l
     recipe = validate_recipe(apply_overrides(data, job.overrides), source=source)
     if recipe.hybrid is not None:
         raise UsageError("--prompts does not run Hybrid-MAGNeT recipes yet; generate their texts directly")
+    make_out_dir(job.out)  # after the recipe is known good, before the model is built
     return run_batch(job, lambda: build_pipeline(recipe, weights, device=device), recipe=recipe, rank=rank,
                      world=world, sync=sync, log=log)
 

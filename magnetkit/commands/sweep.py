@@ -126,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     grid = parse_grid(args.grid)
-    source, rest, overrides = split_args(args.args, None)
-    if source is None and len(rest) == 1 and looks_like_source(rest[0]):
-        source, rest = rest[0], []
+    source, rest, overrides = split_args(args.args, None, batch=True)
+    if source is not None and not looks_like_source(source):
+        rest = [source]
     if rest:
         raise UsageError(f"sweep takes an optional source and key=value overrides, not texts (got {rest[0]!r}); "
                          "put the prompts in --prompts FILE")

@@ -82,6 +82,7 @@ CASES = [
     (["--prompts", "{t}/prompts.txt", "--batch-size", "0", "-o", "{t}/new"], 2, "--batch-size must be at least 1"),
     (["--prompts", "{t}/prompts.txt", "--codes-out", "{t}/c.npy", "-o", "{t}/new"], 2, "cannot be combined"),
     (["default-model", "a tune", "--prompts", "{t}/prompts.txt", "-o", "{t}/new"], 2, "not both"),
+    (["no-such-model", "--prompts", "{t}/prompts.txt", "-o", "{t}/new"], 2, "no recipe file or shipped recipe"),
     (["--prompts", "{t}/two.txt", "--seed", str(2**63 - 1), "-o", "{t}/new"], 2, "for 2 prompts"),
 ]
 
@@ -138,3 +139,8 @@ def test_every_recipe_section_makes_an_override():
 
 def test_a_text_with_spaces_before_equals_stays_a_text():
     assert generate.split_args(["the mood.of it=calm"], None) == (None, ["the mood.of it=calm"], [])
+
+
+def test_with_prompts_a_lone_positional_is_the_source():
+    assert generate.split_args(["default-model", "sampler.top_p=0.8"], None, batch=True) == (
+        "default-model", [], ["sampler.top_p=0.8"])
