@@ -225,8 +225,8 @@ def condition_lengths(pipeline: Any, texts: Sequence[str], chunk: int = 64) -> l
 class BatchResult:
     """What a batch run did on this rank."""
 
-    generated: int
-    skipped: int
+    generated: int  # by this rank
+    skipped: int  # clips already written when the run started (all ranks)
     seconds: float  # generation time of the clips generated here
     total: int  # clips in the merged manifest (rank 0) or prompts
 
@@ -404,5 +404,4 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
     gather(None)  # every part file is complete
     total = merge_manifest(job.out) if rank == 0 else len(job.prompts)
     gather(None)  # rank 0 merged before anyone returns
-    share = {i for b in batches for i in b}
-    return BatchResult(generated, len(share - missing), seconds, total)
+    return BatchResult(generated, len(job.prompts) - len(missing), seconds, total)

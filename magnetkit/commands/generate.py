@@ -316,8 +316,8 @@ def run_ranks(job, device: str | None) -> int:
 def report(job, result, rank: int) -> int:
     """The closing line (rank 0 only)."""
     if rank == 0:
-        print(f"{result.total} clips in {job.out / 'manifest.jsonl'} (this process generated {result.generated}, "
-              f"skipped {result.skipped} already written; {result.seconds:.2f} s generating)")
+        print(f"{result.total} clips in {job.out / 'manifest.jsonl'} ({result.skipped} were already written; "
+              f"this process generated {result.generated} in {result.seconds:.2f} s)")
     return 0
 
 
