@@ -291,27 +291,38 @@ def evaluate(reference: str | os.PathLike, generated: str | os.PathLike, *, embe
     options = dict(batch_size=batch_size, device=device, progress=progress)
 
     main = _build_embedder(embedder, embedder_params, device)
-    ref = _embed_set(main, embedder, embedder_params, ref_files, "reference", cache_root, options)
-    gen = embed_files(main, gen_files, what="generated", **options)
-    report = EvalReport(embedder=embedder, metrics={}, n_reference=len(ref.vectors), n_generated=len(gen.vectors),
-                        skipped_files=ref.skipped + gen.skipped, embedder_params=_params_dict(main, embedder_params))
-    report.skipped = len(report.skipped_files)
-    _require_clips(ref, gen)
-    rows = {p: {"file": _rel(p, gen_root)} for p in gen.vectors}
+    clap_by_main = "clap" in wanted and hasattr(main, "embed_text")
+    kl_by_main = "kl" in wanted and bool(getattr(main, "label_probs", False))
+    # embed with the main embedder only what a requested metric uses
+    ref = gen = EmbeddedSet({}, [])
+    if wanted & {"fad", "kad"} or kl_by_main:
+        ref = _embed_set(main, embedder, embedder_params, ref_files, "reference", cache_root, options)
+    if wanted & {"fad", "kad"} or kl_by_main or clap_by_main:
+        gen = embed_files(main, gen_files, what="generated", **options)
+    report = EvalReport(embedder=embedder, metrics={}, n_reference=0, n_generated=0,
+                        embedder_params=_params_dict(main, embedder_params))
+    passes = [ref, gen]
+    rows: dict[Path, dict[str, Any]] = {}
     if wanted & {"fad", "kad"}:
-        _distribution_metrics(report, ref, gen, wanted, rows, save_embeddings)
+        _require_clips(ref, "reference")
+        _require_clips(gen, "generated")
+        _distribution_metrics(report, ref, gen, wanted, _rows(rows, gen, gen_root), save_embeddings)
     if "clap" in wanted:
-        clap = main if hasattr(main, "embed_text") else _build_embedder("clap", clap_params, device)
-        clap_gen = gen if clap is main else embed_files(clap, list(gen.vectors), what="generated (clap)", **options)
-        _clap_metric(report, clap, clap_gen, prompt_of, rows)
+        clap = main if clap_by_main else _build_embedder("clap", clap_params, device)
+        clap_gen = gen if clap_by_main else embed_files(clap, gen_files, what="generated (clap)", **options)
+        passes.append(clap_gen)
+        _clap_metric(report, clap, _require_clips(clap_gen, "generated"), prompt_of, _rows(rows, clap_gen, gen_root))
     if "kl" in wanted:
-        classifier = main if getattr(main, "label_probs", False) else _build_embedder("ast", kl_params, device)
-        if classifier is main:
+        classifier = main if kl_by_main else _build_embedder("ast", kl_params, device)
+        if kl_by_main:
             ref_c, gen_c = ref, gen
         else:
             ref_c = _embed_set(classifier, "ast", kl_params, [r for r, _ in pairs], "reference (kl)", cache_root, options)
             gen_c = embed_files(classifier, [g for _, g in pairs], what="generated (kl)", **options)
-        _kl_metric(report, pairs, ref_c, gen_c, rows)
+        passes += [ref_c, gen_c]
+        _kl_metric(report, pairs, ref_c, gen_c, _rows(rows, gen_c, gen_root))
+    _count(report, passes, ref_files, gen_files)
+    rows = {p: rows[p] for p in gen_files if p in rows}  # file order
     report.per_clip = list(rows.values())
     if per_clip is not None:
         _write_per_clip(Path(per_clip).expanduser(), report.per_clip)
@@ -386,11 +397,28 @@ def _embed_set(embedder: Any, name: str, params: Mapping[str, Any] | None, files
     return embed_files(embedder, files, what=what, cache=cache, **options)
 
 
-def _require_clips(ref: EmbeddedSet, gen: EmbeddedSet) -> None:
-    for what, found in (("reference", ref), ("generated", gen)):
-        if not found.vectors:
-            raise UsageError(f"no readable {what} audio: all {len(found.skipped)} file(s) were skipped "
-                             f"(first: {found.skipped[0]['error'] if found.skipped else '-'})")
+def _require_clips(found: EmbeddedSet, what: str) -> EmbeddedSet:
+    if not found.vectors:
+        raise UsageError(f"no readable {what} audio: all {len(found.skipped)} file(s) were skipped "
+                         f"(first: {found.skipped[0]['error'] if found.skipped else '-'})")
+    return found
+
+
+def _rows(rows: dict[Path, dict[str, Any]], found: EmbeddedSet, root: Path) -> dict[Path, dict[str, Any]]:
+    """The per-clip rows, with one for each file of ``found``."""
+    for path in found.vectors:
+        rows.setdefault(path, {"file": _rel(path, root)})
+    return rows
+
+
+def _count(report: EvalReport, passes: list[EmbeddedSet], ref_files: Sequence[Path], gen_files: Sequence[Path]) -> None:
+    """Clips read and files skipped, each file counted once however many embedders read it."""
+    skipped = {item["file"]: item for found in passes for item in found.skipped}
+    report.skipped_files = list(skipped.values())
+    report.skipped = len(skipped)
+    read = {p for found in passes for p in found.vectors}
+    report.n_reference = sum(1 for p in ref_files if p in read)
+    report.n_generated = sum(1 for p in gen_files if p in read)
 
 
 def _distribution_metrics(report: EvalReport, ref: EmbeddedSet, gen: EmbeddedSet, wanted: set[str],

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from magnetkit.interfaces import Embedder
+
 
 def check_embedder(embedder, seconds: float = 1.5, texts: tuple[str, ...] = ("happy rock", "a sad slow piano"),
                    atol: float = 1e-4) -> None:
     """Raise AssertionError where ``embedder`` breaks the `magnetkit.Embedder` contract."""
+    assert isinstance(embedder, Embedder), "an embedder has every attribute and method of magnetkit.Embedder"
     for name in ("sample_rate", "channels", "dim"):
         value = getattr(embedder, name, None)
         assert isinstance(value, int) and value > 0, f"{name} must be a positive int, got {value!r}"

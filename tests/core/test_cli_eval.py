@@ -38,18 +38,20 @@ def test_eval_writes_the_report(tmp_path, capsys):
     assert len((tmp_path / "clips.csv").read_text().splitlines()) == 4
 
 
-def test_bad_input_is_one_error_line(tmp_path):
+def test_bad_input_is_one_error_line(tmp_path, capsys):
     write_set(tmp_path / "ref", 2, seed=0)
+    ref = str(tmp_path / "ref")
     cases = [
-        [str(tmp_path / "nope"), str(tmp_path / "ref")],
-        [str(tmp_path / "ref"), str(tmp_path / "ref"), "--metrics", "fad,bogus"],
-        [str(tmp_path / "ref"), str(tmp_path / "ref"), "--embedder", "nonesuch"],
-        [str(tmp_path / "ref"), str(tmp_path / "ref"), "--out", str(tmp_path / "no" / "dir" / "r.json")],
-        [str(tmp_path / "ref"), str(tmp_path / "ref"), "--param", "n_mels=two"],
+        [str(tmp_path / "nope"), ref],
+        [ref, ref, "--metrics", "fad,bogus"],
+        [ref, ref, "--embedder", "nonesuch"],
+        [ref, ref, "--out", str(tmp_path / "no" / "dir" / "r.json")],
+        [ref, ref, "--param", "n_mels=two"],
     ]
     for args in cases:
-        result = run("eval", *args, "--quiet", "--no-cache")
-        assert result.returncode == 2, (args, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
-        assert "Traceback" not in result.stderr
+        assert main(["eval", *args, "--quiet", "--no-cache"]) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, lines)
+    # and from a real process: no traceback reaches the terminal
+    result = run("eval", str(tmp_path / "nope"), ref, "--quiet", "--no-cache")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

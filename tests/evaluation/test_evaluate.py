@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from clips import write_set  # noqa: E402
@@ -34,6 +35,7 @@ def run(ref, gen, tmp_path, **kw):
 
 def test_a_set_against_itself_scores_zero(sets, tmp_path):
     report = run(sets / "ref", sets / "ref", tmp_path)
+    assert isinstance(report, magnetkit.EvalReport)
     assert report.metrics["fad"] == pytest.approx(0, abs=1e-6)
     # the unbiased MMD of a set with itself is slightly negative (Gretton et al. 2012)
     assert report.metrics["kad"] <= 0 < run(sets / "ref", sets / "noisy", tmp_path).metrics["kad"]
@@ -78,6 +80,7 @@ def test_a_corrupt_file_is_skipped_and_counted(sets, tmp_path):
     assert np.isfinite(report.metrics["fad"])
 
 
+@pytest.mark.slow  # six evaluations
 def test_reference_cache_is_reused_and_invalidated_when_a_file_changes(sets, tmp_path, monkeypatch):
     ref = tmp_path / "ref"
     write_set(ref, 6, seed=0)
@@ -122,6 +125,9 @@ def test_bad_inputs_are_one_clear_error(sets, tmp_path):
     with pytest.raises(UsageError, match="a file, not a folder"):
         (tmp_path / "file").write_text("x")
         run(sets / "ref", sets / "same", tmp_path, save_embeddings=tmp_path / "file")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="cannot use device 'cuda'"):
+            run(sets / "ref", sets / "same", tmp_path, device="cuda")
     with pytest.raises(UsageError, match="needs prompts"):
         run(sets / "ref", sets / "same", tmp_path, metrics=("clap",))
 
@@ -183,3 +189,15 @@ def test_kl_pairs_clips_by_name(sets, tmp_path, ast_folder):
     (lonely / "clip001.wav").rename(lonely / "other.wav")
     with pytest.raises(UsageError, match="pairs clips"):
         run(sets / "ref", lonely, tmp_path, metrics=("kl",), kl_params=params)
+
+
+def test_a_recipe_may_name_an_embedder_and_need_not():
+    from magnetkit.errors import RecipeError
+    from magnetkit.recipe import load_recipe
+
+    base = {"codec": {"name": "encodec"}, "conditioner": {"name": "t5"}}
+    assert load_recipe(base).embedder is None
+    recipe = load_recipe({**base, "embedder": {"name": "mel", "n_mels": 32}})
+    assert recipe.embedder.config.n_mels == 32 and recipe.to_dict()["embedder"]["name"] == "mel"
+    with pytest.raises(RecipeError, match="embedder.n_mels"):
+        load_recipe({**base, "embedder": {"name": "mel", "n_mels": 1}})

@@ -90,6 +90,7 @@ def test_offline_hub_id_is_one_line(name, monkeypatch):
     assert "\n" not in str(info.value) and "huggingface-cli download" in str(info.value)
 
 
+@pytest.mark.slow  # loads transformers' EnCodec
 def test_encodec_latents_pass_the_contract(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_encodec import random_encodec
@@ -111,6 +112,7 @@ def test_a_codec_without_latents_is_refused():
 
 
 # ------------------------------------------------------------------------------- vggish
+@pytest.mark.slow  # builds a model twice
 def test_vggish_passes_the_contract_with_a_local_weights_file(tmp_path):
     import numpy as np
 
