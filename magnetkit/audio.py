@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -252,7 +251,3 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
-
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe short form of a text (generated files are named after their prompts)."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit] or "audio"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from magnetkit.audio import slug, write_audio
+from magnetkit.audio import write_audio
+from magnetkit.batch import slug
 from magnetkit.pipeline import Pipeline
 from magnetkit.recipe import Recipe
 from magnetkit.train.cache import TokenSet
