@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit.errors import NonFiniteError, PluginError, UsageError
 from magnetkit.interfaces import MaskingScheduler, Rescorer, Sampler
 
 KEEP_SCORE = -1e4  # score of a unit that must never be re-masked (fixed, or given)
@@ -109,6 +109,21 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
     if num_units == T:
         return still_masked
     return token_mask.reshape(B, num_units, T // num_units).any(-1)
+
+
+def check_sampled(sampler: Sampler, out: Any, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sampler's (tokens, probabilities), each of ``shape``; anything else is a PluginError naming it.
+
+    Only shapes are read (no values), so the check costs no host sync on a GPU.
+    """
+    ok = isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)
+    if not ok or tuple(out[0].shape) != shape or tuple(out[1].shape) != shape:
+        from magnetkit.guards import describe_component
+
+        got = (f"shapes {[list(t.shape) for t in out]}" if ok else f"{type(out).__name__}")
+        raise PluginError(f"{describe_component('sampler', sampler)} returned {got}; the contract asks for "
+                          f"(tokens, probabilities), each of shape {list(shape)}")
+    return out
 
 
 # `DecodeOptions.masked_only` guides and samples this many logits at a time (2 MiB of float32).
@@ -207,6 +222,9 @@ class Decoder:
     _compiled: Any = field(default=None, init=False, repr=False)
     _model_switches: dict[str, bool] | None = field(default=None, init=False, repr=False)
     _sampler_takes_stage: bool | None = field(default=None, init=False, repr=False)
+    # False once any step's confidences were NaN (non-finite logits); read once per generation,
+    # not per step, so a GPU run pays one host sync for it.
+    _finite: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @torch.no_grad()
     def generate(self, batch: int, num_frames: int, steps: Sequence[int], guidance: Guidance,
@@ -229,6 +247,7 @@ class Decoder:
         if to_generate == 0:
             raise UsageError("nothing to generate: every frame is already given")
         cross_cache = self.condition_cache(guidance.condition)
+        self._finite = torch.ones((), dtype=torch.bool, device=device)
         done, total = 0, sum(steps)
         for stage, num_steps in enumerate(steps):
             scores = start_scores
@@ -237,6 +256,9 @@ class Decoder:
                 done += 1
                 if self.callback is not None:
                     self.callback(done, total)
+        if not bool(self._finite):
+            raise NonFiniteError("the model's predictions are NaN or infinite (are its weights finite? a diverged "
+                                 "training run saves such weights); the generated codes would be meaningless")
         return codes
 
     def _initial_codes(self, batch: int, T: int, known: Known | None,
@@ -275,6 +297,7 @@ class Decoder:
         else:
             guided = logits if coefficient is None else guide(logits, codes.shape[0], coefficient)  # [B, T, card]
             tokens, probs = self._sample(guided, stage, plan.step, num_steps, generator)  # [B, T], [B, T]
+        self._finite &= ~probs.isnan().any()  # non-finite logits give NaN confidences (on device: no sync)
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
         if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
@@ -328,8 +351,10 @@ class Decoder:
         if self._sampler_takes_stage is None:
             self._sampler_takes_stage = "stage" in inspect.signature(self.sampler.__call__).parameters
         if self._sampler_takes_stage:
-            return self.sampler(logits, step, num_steps, generator=generator, stage=stage)
-        return self.sampler(logits, step, num_steps, generator=generator)
+            out = self.sampler(logits, step, num_steps, generator=generator, stage=stage)
+        else:
+            out = self.sampler(logits, step, num_steps, generator=generator)
+        return check_sampled(self.sampler, out, tuple(logits.shape[:-1]))
 
     def _masked_only(self, device: torch.device) -> bool:
         """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""

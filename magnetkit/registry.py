@@ -74,6 +74,12 @@ class Registry:
             )
         return specs[name]
 
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget every component a plugin registered (it turned out broken)."""
+        for specs in self._specs.values():
+            for name in [n for n, spec in specs.items() if spec.plugin == plugin]:
+                del specs[name]
+
     def names(self, kind: str) -> list[str]:
         """Registered names of one kind, sorted."""
         return sorted(self._specs[kind])
@@ -92,20 +98,32 @@ def _describe(factory: Callable[..., Any], description: str | None) -> str:
 
 
 def build_registry() -> Registry:
-    """Call every loaded plugin's ``register_*`` hooks and collect what they register."""
+    """Call every loaded plugin's ``register_*`` hooks and collect what they register.
+
+    A plugin whose hook raises, or that registers a name an earlier plugin holds, is skipped
+    whole (with a warning naming it, see `magnetkit.plugins`); the others still register.
+    """
+    from magnetkit.plugins import describe, mark_broken
+
     pm = load_plugins()
     registry = Registry()
     for kind, hook_name in KINDS.items():
         hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
+        for impl in list(hook.get_hookimpls()):
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            if not pm.has_plugin(plugin_name):
+                continue  # skipped at an earlier kind
 
             def register(name: str, factory: Callable[..., Any], config: type[BaseModel] | None = None,
                          description: str | None = None, _kind: str = kind, _plugin: str = plugin_name) -> None:
                 registry.add(ComponentSpec(name=name, kind=_kind, factory=factory, config=config or NoParams,
                                            plugin=_plugin, description=_describe(factory, description)))
 
-            impl.function(register=register)
+            try:
+                impl.function(register=register)
+            except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+                registry.drop_plugin(plugin_name)
+                mark_broken(plugin_name, str(exc) if isinstance(exc, PluginError) else f"{hook_name} raised {describe(exc)}")
     return registry
 
 
