@@ -17,6 +17,7 @@ from magnetkit.checkpoint import (
     read_audiocraft_checkpoint,
 )
 from magnetkit.errors import CheckpointError, RecipeError, UsageError
+from magnetkit.guards import resolve_device
 from magnetkit.hub import looks_like_hub_id
 from magnetkit.model.config import ModelConfig
 from magnetkit.model.transformer import MagnetTransformer
@@ -49,6 +50,7 @@ def load(source: str | os.PathLike | None = None, overrides: Iterable[str] = (),
         raise UsageError(f"source must be a str or path (a recipe, checkpoint folder or hub id), "
                          f"got {type(source).__name__}")
     overrides = list(overrides)
+    device = resolve_device(device)  # before any loading: a device this machine lacks fails at once
     if source is None:
         source = default_model_path()
     data, weights = resolve_source(str(source))

@@ -36,7 +36,7 @@ SEED_RANGE = (0, 2**63 - 1)  # torch.Generator.manual_seed takes a 64-bit intege
 class GenerationConfig(BaseModel):
     """How to decode: the parts of generation that are not a component's own parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     duration: float = Field(10.0, gt=0, description="seconds of audio to generate (the pipeline bounds it by "
                                                     "the memory its audio takes)")
@@ -63,7 +63,7 @@ class GenerationConfig(BaseModel):
 class Recipe(BaseModel):
     """A whole system: weights, model, components and generation settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     checkpoint: str | None = Field(None, description="weights: a magnetkit or audiocraft folder, or a hub id")
     model: ModelConfig | None = None
