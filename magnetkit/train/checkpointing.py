@@ -95,9 +95,9 @@ def write_folder(target: Path, write: Callable[[Path], Any]) -> Path:
         for path in tmp.iterdir():
             _fsync(path)
         _fsync(tmp)
-    except Exception as exc:
+    except BaseException as exc:  # an interrupt too: never leave the temporary folder behind
         shutil.rmtree(tmp, ignore_errors=True)
-        if not isinstance(exc, OSError) and not _write_failure(exc):
+        if not isinstance(exc, OSError) and not (isinstance(exc, Exception) and _write_failure(exc)):
             raise
         reason = "the disk is full" if _disk_full(exc) else (getattr(exc, "strerror", None) or str(exc))
         raise CheckpointError(f"cannot write {str(target)!r}: {reason}; nothing was replaced (earlier checkpoints "
