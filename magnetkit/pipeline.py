@@ -10,9 +10,9 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from magnetkit import guards
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
 from magnetkit.errors import CheckpointError, RecipeError, UsageError
-from magnetkit import guards
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe
 

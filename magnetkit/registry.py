@@ -123,7 +123,8 @@ def build_registry() -> Registry:
                 impl.function(register=register)
             except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
                 registry.drop_plugin(plugin_name)
-                mark_broken(plugin_name, str(exc) if isinstance(exc, PluginError) else f"{hook_name} raised {describe(exc)}")
+                why = str(exc) if isinstance(exc, PluginError) else f"{hook_name} raised {describe(exc)}"
+                mark_broken(plugin_name, why)
     return registry
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from magnetkit.cli import main
-from magnetkit.errors import MagnetkitError, NonFiniteError, PluginError, RecipeError, UsageError
+from magnetkit.errors import NonFiniteError, PluginError, RecipeError, UsageError
 from magnetkit.model.config import ModelConfig
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.pipeline import Pipeline
@@ -43,7 +43,8 @@ def run_main(capsys, *argv: str) -> tuple[int, str]:
 def assert_one_error(code: int, err: str, *expected: str) -> None:
     assert code not in (0, None), err
     assert "Traceback" not in err, err
-    assert sum(line.lstrip().startswith(("error:", "magnetkit")) and "error:" in line for line in err.splitlines()) == 1, err
+    error_lines = [line for line in err.splitlines() if line.startswith(("error:", "magnetkit")) and "error:" in line]
+    assert len(error_lines) == 1, err
     for text in expected:
         assert text in err, f"{text!r} not in {err!r}"
 
@@ -53,8 +54,9 @@ def assert_one_error(code: int, err: str, *expected: str) -> None:
 def files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "self.yaml").write_text("# includes itself\ncheckpoint: self.yaml\ncodec: {name: speccodec}\n"
                                         "conditioner: {name: t5}\n")
-    (tmp_path / "a.yaml").write_text("# a -> b -> a\ncheckpoint: b.yaml\ncodec: {name: speccodec}\nconditioner: {name: t5}\n")
-    (tmp_path / "b.yaml").write_text("# b -> a\ncheckpoint: a.yaml\ncodec: {name: speccodec}\nconditioner: {name: t5}\n")
+    components = "codec: {name: speccodec}\nconditioner: {name: t5}\n"
+    (tmp_path / "a.yaml").write_text("# a -> b -> a\ncheckpoint: b.yaml\n" + components)
+    (tmp_path / "b.yaml").write_text("# b -> a\ncheckpoint: a.yaml\n" + components)
     (tmp_path / "latin1.yaml").write_bytes("# r\xe9sum\xe9\ncodec: {name: speccodec}\n".encode("latin-1"))
     (tmp_path / "list.yaml").write_text("# not a mapping\n- 1\n- 2\n")
     (tmp_path / "syntax.yaml").write_text("# broken\ncodec: {name: [\n")
@@ -311,7 +313,8 @@ class _BadSampler:
 
 
 def test_a_component_breaking_its_contract_is_named(fakes, one_thread):
-    with pytest.raises(PluginError, match=r"codec _FlatCodec \(plugin .*\): decode returned shape \[1, \d+\], the contract asks for \[1, 1, \?\]"):
+    flat = r"codec _FlatCodec \(plugin .*\): decode returned shape \[1, \d+\], the contract asks for \[1, 1, \?\]"
+    with pytest.raises(PluginError, match=flat):
         pipeline(codec=_FlatCodec(FakeCodecConfig(cardinality=64))).generate("x", seed=0)
     with pytest.raises(PluginError, match=r"codec _ShortEncodeCodec .*encode returned shape \[1, 3, 50\]"):
         pipeline(codec=_ShortEncodeCodec(FakeCodecConfig(cardinality=64))).continue_audio(

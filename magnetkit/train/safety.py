@@ -89,7 +89,8 @@ def run_lock(out_dir: str | os.PathLike, log: Any = print) -> Iterator[Path]:
                 raise UsageError(f"train.out_dir {str(out_dir)!r} is in use by another run (pid {owner[1]} on "
                                  f"{owner[0]}); wait for it, or choose another train.out_dir. If that run is "
                                  f"gone, delete {str(lock)!r}") from None
-            log(f"taking over a stale lock {str(lock)!r} ({'unreadable' if owner is None else f'pid {owner[1]} is gone'})")
+            why = "unreadable" if owner is None else f"pid {owner[1]} is gone"
+            log(f"taking over a stale lock {str(lock)!r} ({why})")
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
             continue

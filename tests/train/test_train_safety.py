@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from train_helpers import tiny_recipe, write_dataset, write_recipe
 
 from magnetkit.errors import CheckpointError, RecipeError, UsageError
 from magnetkit.train import checkpointing as ckpt
@@ -15,8 +16,6 @@ from magnetkit.train import loop, safety
 from magnetkit.train.loop import train
 from magnetkit.train.metrics import METRICS_FILE, read_log
 from magnetkit.train.optim import lr_factor
-
-from train_helpers import tiny_recipe, write_dataset, write_recipe
 
 
 @pytest.fixture
