@@ -17,6 +17,10 @@ import torch
 from magnetkit.errors import PluginError, UsageError
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes a 64-bit integer; the recipe's range too
+# Text encoders such as T5 attend over every token pair without truncating (as audiocraft), so
+# memory grows with the square of a text's length: 80,000 characters were killed for memory on a
+# 23 GB machine. Captions are tens to hundreds of characters; this bound leaves ample room.
+MAX_TEXT_CHARS = 4096
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -66,7 +70,7 @@ def check_callback(callback: Any) -> Any:
 def check_texts(texts: Any, name: str = "texts") -> list[str | None]:
     """One text or a sequence of texts (None = unconditional); bytes and other types are refused."""
     if isinstance(texts, str):
-        return [texts]
+        texts = [texts]
     if isinstance(texts, (bytes, bytearray)):
         raise UsageError(f"{name} must be str or a list of str, got bytes (decode it first, e.g. "
                          f"{name}.decode('utf-8'))")
@@ -76,7 +80,21 @@ def check_texts(texts: Any, name: str = "texts") -> list[str | None]:
     for i, text in enumerate(out):
         if text is not None and not isinstance(text, str):
             raise UsageError(f"{name}[{i}] must be str or None, got {type(text).__name__} {text!r}")
+        if text is not None and not _encodable(text):
+            raise UsageError(f"{name}[{i}] is not valid Unicode text (it holds lone surrogates, as undecodable "
+                             f"bytes give): pass UTF-8 text")
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            raise UsageError(f"{name}[{i}] is {len(text)} characters long; at most {MAX_TEXT_CHARS} (a text "
+                             f"encoder's memory grows with the square of the text's length)")
     return out
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_audio(audio: Any, sample_rate: Any) -> tuple[torch.Tensor, int]:

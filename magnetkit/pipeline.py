@@ -12,7 +12,7 @@ import torch
 
 from magnetkit import guards
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
-from magnetkit.errors import CheckpointError, RecipeError, UsageError
+from magnetkit.errors import AudioError, CheckpointError, RecipeError, UsageError
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe
 
@@ -140,8 +140,17 @@ class Pipeline:
         if audio.dim() == 2:
             audio = audio[None]
         audio = torch.stack([convert_audio(a, sample_rate, self.sample_rate, self.codec.channels) for a in audio])
-        with torch.no_grad():
-            codes = self.codec.encode(audio.to(self.device))
+        hop = max(1, round(self.sample_rate / self.frame_rate))
+        if audio.shape[-1] < hop:
+            raise UsageError(f"the audio is too short: {audio.shape[-1]} samples at {self.sample_rate} Hz, less than "
+                             f"one codec frame ({hop} samples, {hop / self.sample_rate * 1000:.0f} ms)")
+        try:
+            with torch.no_grad():
+                codes = self.codec.encode(audio.to(self.device))
+        except (RuntimeError, ValueError) as exc:  # e.g. shorter than the codec's analysis window
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AudioError(f"{guards.describe_component('codec', self.codec)} could not encode audio of "
+                             f"{audio.shape[-1]} samples at {self.sample_rate} Hz ({first}); is it long enough?") from None
         guards.check_output("codec", self.codec, "encode", codes, 3, (audio.shape[0], self.model.config.num_codebooks,
                                                                       None), integer=True)
         return codes.long()
@@ -255,7 +264,8 @@ def normalise_negative(negative: str | Sequence[str] | None, batch: int) -> list
     """Negative prompts for each row (one is repeated), or null conditions."""
     if negative is None:
         return [None] * batch
-    items = [negative] * batch if isinstance(negative, str) else guards.check_texts(negative, "negative")
+    items = guards.check_texts(negative, "negative")
+    items = items * batch if isinstance(negative, str) else items
     if len(items) != batch:
         raise UsageError(f"give one negative prompt or one per text ({batch}), got {len(items)}")
     if any(not str(n).strip() for n in items):
