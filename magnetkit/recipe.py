@@ -96,7 +96,8 @@ def recipe_dirs() -> list[Path]:
 
     dirs = [RECIPES_DIR]
     for found in call_each("register_recipe_dirs"):
-        dirs.extend(Path(d) for d in (found or []))
+        found = [found] if isinstance(found, (str, Path)) else (found or [])
+        dirs.extend(Path(d) for d in found if isinstance(d, (str, Path)))
     return dirs
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from magnetkit.errors import ComponentNotFoundError, PluginError
+from magnetkit.errors import ComponentNotFoundError, MagnetkitError, PluginError
 from magnetkit.plugins import load_plugins
 
 # kind -> the hook that registers it; the kind is also the recipe section's name.
@@ -44,7 +44,17 @@ class ComponentSpec:
     def build(self, params: dict[str, Any] | BaseModel | None = None, **context: Any) -> Any:
         """Validate ``params`` against the config model and call the factory."""
         config = params if isinstance(params, self.config) else self.config.model_validate(params or {})
-        return self.factory(config, **context)
+        try:
+            return self.factory(config, **context)
+        except MagnetkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line naming the plugin, not its traceback
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> PluginError:
+        from magnetkit.plugins import describe
+
+        return PluginError(f"{self.kind} {self.name!r} (plugin {self.plugin!r}) failed to build: {describe(exc)}")
 
 
 class Registry:

@@ -404,3 +404,26 @@ def test_recipes_listing_survives_an_unreadable_recipe(tmp_path, capsys):
     path.write_bytes(b"\xff\xfe# bad\n")
     assert "unreadable" in first_comment(path)
     assert (RECIPES_DIR / f"{OFFICIAL}.yaml").is_file()
+
+
+class _FailingFactory:
+    from magnetkit import hookimpl
+
+    @hookimpl
+    def register_codecs(self, register):
+        def explode(config):
+            raise FileNotFoundError(2, "No such file or directory", "weights.bin")
+
+        register("exploding", explode)
+
+
+def test_a_factory_that_fails_is_one_error_naming_its_plugin():
+    register_plugin(_FailingFactory(), "exploder")
+    try:
+        from magnetkit.registry import build
+
+        with pytest.raises(PluginError, match=r"codec 'exploding' \(plugin 'exploder'\) failed to build: "
+                                              r"FileNotFoundError"):
+            build("codec", "exploding")
+    finally:
+        unregister_plugin("exploder")
