@@ -11,6 +11,7 @@ from magnetkit.errors import (
     UsageError,
 )
 from magnetkit.hookspecs import hookimpl
+from magnetkit.interfaces import Embedder
 from magnetkit.interfaces import Codec, Condition, Conditioner, MaskingScheduler, Rescorer, Sampler
 from magnetkit.model.config import ModelConfig
 from magnetkit.registry import build, get_registry
@@ -25,6 +26,15 @@ _LAZY: dict[str, str] = {
     "Pipeline": "magnetkit.pipeline",
     "Generation": "magnetkit.pipeline",
     "add_command": "magnetkit.cli",
+    "read_audio": "magnetkit.audio",
+    "write_audio": "magnetkit.audio",
+    "recipe_dirs": "magnetkit.recipe",
+    "HybridGenerator": "magnetkit.hybrid.generate",
+    "evaluate": "magnetkit.evaluation",
+    "EvalReport": "magnetkit.evaluation",
+    "resample": "magnetkit.audio",
+    "from_pretrained": "magnetkit.hub",
+    "load_complete": "magnetkit.hub",
 }
 
 
@@ -44,21 +54,31 @@ __all__ = [
     "Codec",
     "ComponentNotFoundError",
     "Condition",
-    "Generation",
     "Conditioner",
+    "Embedder",
+    "EvalReport",
+    "Generation",
     "HubUnavailableError",
+    "HybridGenerator",
     "MagnetkitError",
     "MaskingScheduler",
     "ModelConfig",
-    "PluginError",
     "Pipeline",
+    "PluginError",
     "RecipeError",
     "Rescorer",
     "Sampler",
     "UsageError",
     "add_command",
     "build",
+    "evaluate",
+    "from_pretrained",
     "get_registry",
     "hookimpl",
     "load",
+    "load_complete",
+    "read_audio",
+    "recipe_dirs",
+    "resample",
+    "write_audio",
 ]

@@ -50,6 +50,11 @@ def register_rescorers(register: Register) -> None:
 
 
 @hookspec
+def register_embedders(register: Register) -> None:
+    """Register embedder factories (audio, and text for joint models, -> vectors for metrics)."""
+
+
+@hookspec
 def register_recipe_dirs() -> list[Path]:
     """Return folders of YAML recipes this plugin ships."""
 

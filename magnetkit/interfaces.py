@@ -154,3 +154,34 @@ class Rescorer(Protocol):
     def token_probs(self, codes: torch.Tensor, texts: Sequence[str | None]) -> torch.Tensor:
         """[B, K, T] candidate codes -> [B, K, T] probability of each token under the rescorer."""
         ...
+
+
+# --------------------------------------------------------------------------------- embedder
+@runtime_checkable
+class Embedder(Protocol):
+    """Audio (and, for joint audio-text models, text) -> vectors that evaluation metrics compare.
+
+    ``per_frame`` says what a clip's vectors are: True, one vector per analysis frame or window
+    (VGGish's 0.96 s frames, EnCodec latents); False, one vector per clip (CLAP, a classifier).
+    An embedder may also offer ``embed_text(texts) -> [B, D]`` in the audio space (CLAP score)
+    and set ``label_probs = True`` when its vectors are label probabilities (KL, audiocraft's
+    classifier metric). ``cache_key`` names the weights and settings, for the reference cache.
+    """
+
+    sample_rate: int  # the rate `embed_audio` expects; callers resample with `magnetkit.resample`
+    channels: int  # the channel count `embed_audio` expects (1 for every built-in embedder)
+    dim: int  # D
+    per_frame: bool
+    cache_key: str
+
+    def to(self, device: torch.device | str) -> "Embedder":
+        """Move the embedder's model (if any) to ``device``; return self."""
+        ...
+
+    def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
+        """[B, C, S] float audio at ``sample_rate`` -> one float32 CPU tensor [n_i, D] per clip.
+
+        ``lengths`` are the true lengths in samples of right-padded clips (None: all S); a
+        clip's vectors must not depend on its padding or on the other clips of the batch.
+        """
+        ...

@@ -163,6 +163,36 @@ class Pipeline:
                             integer=False)
         return audio.float()
 
+    def with_overrides(self, overrides: Iterable[str]) -> "Pipeline":
+        """A pipeline sharing this one's loaded weights that decodes with other settings.
+
+        Args:
+            overrides: ``key=value`` overrides of the ``sampler``, ``scheduler`` and
+                ``generation`` sections, e.g. ``sampler.temperature=2`` (the other sections need
+                other weights: load the pipeline again instead).
+        Returns:
+            A new `Pipeline`; this one is unchanged, so one loaded model serves many settings.
+        Raises:
+            RecipeError: an override is invalid or names a section outside those three.
+        """
+        import copy
+
+        from magnetkit.recipe import apply_overrides, validate_recipe
+        from magnetkit.registry import build
+
+        overrides = list(overrides)
+        fixed = [o.partition("=")[0] for o in overrides if o.partition("=")[0].split(".")[0] not in SETTINGS_SECTIONS]
+        if fixed:
+            raise RecipeError([f"{key}: cannot change on a loaded model (only {', '.join(SETTINGS_SECTIONS)} "
+                               "settings can); load it again with this override" for key in fixed])
+        recipe = validate_recipe(apply_overrides(self.recipe.to_dict(), overrides))
+        check_compatible(recipe, self.model, self.codec)
+        other = copy.copy(self)
+        other.recipe = recipe
+        other.scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
+        other.sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
+        return other
+
     # -- internals ----------------------------------------------------------------------------
     def _frames(self, duration: float | None, batch: int = 1) -> int:
         """Frames for ``duration`` seconds; bounded below by one decodable span, above by memory."""
@@ -247,6 +277,10 @@ class Pipeline:
 
 
 # ----------------------------------------------------------------------------- helpers
+# Recipe sections `Pipeline.with_overrides` may change: they configure decoding, not weights.
+SETTINGS_SECTIONS = ("sampler", "scheduler", "generation")
+
+
 def normalise_texts(texts: str | Sequence[str | None] | None, num_samples: int | None) -> list[str | None]:
     """A list of texts; None = unconditional. Empty strings are refused (say None instead)."""
     if texts is None:

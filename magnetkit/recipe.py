@@ -72,6 +72,7 @@ class Recipe(BaseModel):
     scheduler: Component = Field(default_factory=lambda: Component(name="cosine"))
     sampler: Component = Field(default_factory=lambda: Component(name="top_p"))
     rescorer: Component | None = None
+    embedder: Component | None = Field(None, description="evaluation embedder (`magnetkit eval`, sweeps); generation ignores it")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     hybrid: HybridConfig | None = Field(None, description="Hybrid-MAGNeT generation and training (paper §3.4)")
     data: DataConfig | None = None

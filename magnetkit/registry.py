@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "scheduler": "register_masking_schedulers",
     "sampler": "register_samplers",
     "rescorer": "register_rescorers",
+    "embedder": "register_embedders",  # optional recipe section: generation never builds one
 }
 
 

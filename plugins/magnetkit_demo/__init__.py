@@ -1,6 +1,6 @@
 """magnetkit built-in plugin: the embedded default model, and the commands that train and evaluate it.
 
-The model is a small MAGNeT trained on the procedural clips of `magnetkit.synth`, coded by the
+The model is a small MAGNeT trained on the procedural clips of `magnetkit_synth`, coded by the
 ``speccodec`` codec and conditioned by a tiny caption T5; ``assets/`` holds it with its
 ``default-model.yaml``, which `magnetkit.load(None)` (and ``magnetkit generate "<text>"``) finds
 through ``register_recipe_dirs``. ``magnetkit demo-train`` retrains it from scratch and

@@ -1,7 +1,7 @@
 """Prompt adherence measured with signal processing: generate from captions, read the attributes back.
 
 A caption names four attributes (waveform family, pitch register, tempo, pattern; see
-`magnetkit.synth.dataset`). The fixed judge `magnetkit.synth.analysis.analyse` reads them from
+`magnetkit_synth.dataset`). The fixed judge `magnetkit_synth.analysis.analyse` reads them from
 audio (f0 for the register, onset rate for the tempo, periodicity for tonal vs noise, the
 harmonic profile for the waveform family), so adherence is the share of generated clips whose
 judged attribute equals the one the prompt asked for. Three references put the number in scale:
@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from magnetkit.errors import UsageError
-from magnetkit.synth.analysis import analyse
-from magnetkit.synth.dataset import Attributes, attribute_grid, clip_caption, make_clip
+from magnetkit_synth.analysis import analyse
+from magnetkit_synth.dataset import Attributes, attribute_grid, clip_caption, make_clip
 
 ATTRIBUTES = ("waveform", "register", "tempo", "pattern")
 # "tonal" is a fifth, coarser reading: pitched (sine/square/saw/pluck) against noise drums.

@@ -1,6 +1,6 @@
 """A tiny offline T5 for the demo's captions: a word-level tokenizer and a small seeded random encoder.
 
-The demo's captions use a closed vocabulary of about sixty words (`magnetkit.synth.dataset.WORDS`
+The demo's captions use a closed vocabulary of about sixty words (`magnetkit_synth.dataset.WORDS`
 and the caption templates), so a pretrained T5 is not needed to tell them apart: each caption
 word becomes one token, a random frozen T5 encoder keeps token identity (its residual stream
 carries the embedding through), and the ``t5`` conditioner's learned projection does the rest.

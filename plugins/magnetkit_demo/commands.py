@@ -25,7 +25,7 @@ def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str, f
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the demo commands."""
-    from magnetkit.synth.dataset import SPLITS
+    from magnetkit_synth.dataset import SPLITS
 
     from magnetkit_demo.training import DemoData
 
@@ -122,7 +122,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       progress=lambda message: print(f"  {message}", flush=True))
     combos = len({p.attributes for p in chosen})
     print(f"\nprompt adherence on {len(chosen)} {args.split} prompts ({combos} attribute combinations), "
-          f"{report.clip_seconds:.1f} s clips, judged by magnetkit.synth.analysis:")
+          f"{report.clip_seconds:.1f} s clips, judged by magnetkit_synth.analysis:")
     print(report.table())
     first = next(iter(pipelines))
     print(f"\nall four attributes right, per combination ({first}):")

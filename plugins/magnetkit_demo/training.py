@@ -49,7 +49,7 @@ def _manifest_lines(folder: Path) -> int:
 
 def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tuple[Path, Path]:
     """The train and valid splits under ``out/data`` (kept when a folder already holds that many clips)."""
-    from magnetkit.synth.dataset import write_dataset
+    from magnetkit_synth.dataset import write_dataset
 
     folders = {}
     for split, clips in (("train", data.train_clips), ("valid", data.valid_clips)):

@@ -121,6 +121,16 @@ class EncodecCodec(WrappedCodec):
         codes = self.model.encode(self._model_input(wav), bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
         return codes[0, :, : self.num_codebooks].long()
 
+    @torch.no_grad()
+    def latents(self, wav: torch.Tensor) -> torch.Tensor:
+        """``[B, C, S]`` audio -> ``[B, D, T]`` the encoder's continuous output before quantisation.
+
+        What the ``encodec`` embedder compares (FAD on codec latents); no input normalisation.
+        """
+        if wav.dim() != 3 or wav.shape[1] != self.channels or wav.shape[-1] == 0:
+            raise UsageError(f"EnCodec encodes [B, {self.channels}, S] audio, got {tuple(wav.shape)}")
+        return self.model.encoder(self._model_input(wav))
+
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
         # transformers wants [chunks, B, K, T] and one scale per chunk; generated codes have none.
         return self.model.decode(self._model_codes(codes)[None], [None], return_dict=False)[0]

@@ -1,8 +1,8 @@
-"""magnetkit built-in plugin: the ``speccodec`` codec and the synthetic-data commands.
+"""magnetkit built-in plugin: the ``speccodec`` codec and its fitting/fidelity commands.
 
 ``speccodec`` is residual k-means quantisation over a fixed STFT representation, decoded with
 Griffin-Lim: it fits in minutes on a CPU and keeps pitch and onsets of the procedural clips of
-`magnetkit.synth` (see `magnetkit_speccodec.codec` for the design and why it is not neural).
+`magnetkit_synth` (see `magnetkit_speccodec.codec` for the design and why it is not neural).
 """
 
 from magnetkit import hookimpl
@@ -22,5 +22,5 @@ def register_codecs(register) -> None:
 
 @hookimpl
 def register_commands(subparsers) -> None:
-    """Add ``synth-data``, ``fit-codec`` and ``codec-fidelity``."""
+    """Add ``fit-codec`` and ``codec-fidelity``."""
     add_commands(subparsers)

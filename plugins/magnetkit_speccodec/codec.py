@@ -34,9 +34,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.synth.analysis import HOP as PITCH_HOP
-from magnetkit.synth.analysis import f0_track
-from magnetkit.synth.dataset import SAMPLE_RATE
+from magnetkit_synth.analysis import HOP as PITCH_HOP
+from magnetkit_synth.analysis import f0_track
+from magnetkit_synth.dataset import SAMPLE_RATE
 
 FORMAT = "magnetkit-speccodec"
 FORMAT_VERSION = 1
@@ -81,7 +81,7 @@ class SpecParams(BaseModel):
 
     @model_validator(mode="after")
     def _fits_the_pitch_analysis(self) -> SpecParams:
-        # The pitch dimensions come from magnetkit.synth.analysis: 16 kHz, one f0 every 80 samples.
+        # The pitch dimensions come from magnetkit_synth.analysis: 16 kHz, one f0 every 80 samples.
         if self.sample_rate != SAMPLE_RATE:
             raise ValueError(f"sample_rate must be {SAMPLE_RATE} (the pitch analysis runs at that rate)")
         if self.hop % PITCH_HOP:

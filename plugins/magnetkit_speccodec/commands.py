@@ -1,4 +1,4 @@
-"""The plugin's CLI commands: ``synth-data``, ``fit-codec`` and ``codec-fidelity``."""
+"""The plugin's CLI commands: ``fit-codec`` and ``codec-fidelity``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from magnetkit.errors import UsageError
 from magnetkit_speccodec.fit import FitConfig
 
 EXAMPLES = {
-    "synth-data": "magnetkit synth-data data/synth-train --clips 1000 --split train\n"
-                  "  magnetkit synth-data data/synth-heldout --clips 100 --split heldout --seed 1",
     "fit-codec": "magnetkit fit-codec data/synth-train out/speccodec\n"
                  "  magnetkit fit-codec my/manifest.jsonl out/speccodec --cardinality 256 --eval-clips 0",
     "codec-fidelity": "magnetkit codec-fidelity\n"
@@ -21,19 +19,8 @@ EXAMPLES = {
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``synth-data``, ``fit-codec`` and ``codec-fidelity``."""
-    from magnetkit.synth.dataset import SPLITS
-
-    p = add_command(subparsers, "synth-data", "write procedural captioned clips (WAV + manifest.jsonl)", run_synth_data,
-                    EXAMPLES["synth-data"])
-    p.add_argument("out", help="output folder")
-    p.add_argument("--clips", type=int, default=1000, help="number of clips (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--split", choices=list(SPLITS), default="train",
-                   help="train/valid draw the training attribute combinations, heldout only the held-out ones")
-    p.add_argument("--omit-attributes", type=float, default=0.0, metavar="P",
-                   help="probability that a caption leaves out each of its waveform, register and tempo words "
-                        "(caption augmentation; default 0: every caption names every attribute)")
+    """Register ``fit-codec`` and ``codec-fidelity``."""
+    from magnetkit_synth.dataset import SPLITS
 
     defaults = FitConfig()
     p = add_command(subparsers, "fit-codec", "fit a speccodec (k-means RVQ over STFT features) on audio files",
@@ -63,22 +50,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run_synth_data(args: argparse.Namespace) -> int:
-    """Write the clips and print where the manifest is."""
-    from magnetkit.synth.dataset import write_dataset
-
-    manifest = write_dataset(args.out, args.clips, args.seed, args.split, omit_attributes=args.omit_attributes)
-    print(f"{args.clips} {args.split} clips (seed {args.seed}): {manifest}")
-    return 0
-
-
 def run_fit_codec(args: argparse.Namespace) -> int:
     """Fit, save, and report fidelity on held-out clips."""
     import torch
     from pydantic import ValidationError
 
-    from magnetkit.synth.dataset import iter_clips
-    from magnetkit.synth.fidelity import codec_fidelity
+    from magnetkit_synth.dataset import iter_clips
+    from magnetkit_synth.fidelity import codec_fidelity
     from magnetkit_speccodec.fit import fit_codec
 
     torch.set_num_threads(max(1, args.threads))
@@ -104,8 +82,8 @@ def run_codec_fidelity(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from magnetkit.registry import get_registry
-    from magnetkit.synth.dataset import iter_clips
-    from magnetkit.synth.fidelity import codec_fidelity
+    from magnetkit_synth.dataset import iter_clips
+    from magnetkit_synth.fidelity import codec_fidelity
 
     torch.set_num_threads(max(1, args.threads))
     params = {}

@@ -13,8 +13,8 @@ from magnetkit.cli import main
 from magnetkit.errors import UsageError
 from magnetkit.loading import default_model_path, load, resolve_source
 from magnetkit.recipe import load_recipe
-from magnetkit.synth.analysis import analyse
-from magnetkit.synth.dataset import HELDOUT, SAMPLE_RATE, Attributes
+from magnetkit_synth.analysis import analyse
+from magnetkit_synth.dataset import HELDOUT, SAMPLE_RATE, Attributes
 from magnetkit_demo import ASSETS
 from magnetkit_demo.adherence import accuracy, chance, matches, prompts
 from magnetkit_demo.captions import build_caption_encoder

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from magnetkit import build
 from magnetkit.cli import main
 from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.synth import analysis
-from magnetkit.synth.dataset import HELDOUT, Attributes, make_clip, midi_to_hz, render, write_dataset
-from magnetkit.synth.fidelity import codec_fidelity
+from magnetkit_synth import analysis
+from magnetkit_synth.dataset import HELDOUT, Attributes, make_clip, midi_to_hz, render, write_dataset
+from magnetkit_synth.fidelity import codec_fidelity
 from magnetkit.testing.codec_contract import CodecContract
 from magnetkit_speccodec import FitConfig, SpecCodec, SpecCodecConfig, fit_codec, load_speccodec
 from magnetkit_speccodec.codec import SHIPPED

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from magnetkit.errors import UsageError
-from magnetkit.interfaces import Codec
-from magnetkit.synth.analysis import HOP, analyse, match_onsets
-from magnetkit.synth.dataset import REGISTERS, SAMPLE_RATE, Clip, midi_to_hz
+from magnetkit import Codec, UsageError
+from magnetkit_synth.analysis import HOP, analyse, match_onsets
+from magnetkit_synth.dataset import REGISTERS, SAMPLE_RATE, Clip, midi_to_hz
 
 ATTRIBUTE_NAMES = ("waveform", "register", "tempo", "pattern")
 
@@ -83,15 +82,22 @@ class FidelityReport:
 
 def _round_trip(codec: Codec, audio: np.ndarray) -> tuple[np.ndarray, float]:
     """Clip at 16 kHz mono -> codec -> back to 16 kHz mono, same length; and the codec's compute seconds."""
-    from magnetkit.audio import resample
+    import soxr
 
-    wav = torch.from_numpy(audio).float().view(1, 1, -1)
-    wav = resample(wav, SAMPLE_RATE, codec.sample_rate).expand(1, codec.channels, -1)
+    # soxr directly (the core's `magnetkit.audio.resample` wraps the same call) keeps this plugin
+    # on magnetkit's public API.
+    if codec.sample_rate != SAMPLE_RATE:
+        audio_in = soxr.resample(audio.astype(np.float32), SAMPLE_RATE, codec.sample_rate, quality="HQ")
+    else:
+        audio_in = audio.astype(np.float32)
+    wav = torch.from_numpy(np.ascontiguousarray(audio_in)).view(1, 1, -1).expand(1, codec.channels, -1)
     start = time.perf_counter()
     out = codec.decode(codec.encode(wav))
     spent = time.perf_counter() - start
-    out = resample(out.float().mean(1, keepdim=True).cpu(), codec.sample_rate, SAMPLE_RATE)
-    out = out[0, 0].numpy().astype(np.float64)[: len(audio)]
+    out = out.float().mean(1)[0].cpu().numpy()
+    if codec.sample_rate != SAMPLE_RATE:
+        out = soxr.resample(out, codec.sample_rate, SAMPLE_RATE, quality="HQ")
+    out = out.astype(np.float64)[: len(audio)]
     return np.pad(out, (0, len(audio) - len(out))), spent
 
 
@@ -142,7 +148,7 @@ def codec_fidelity(codec: Codec, clips: Iterable[Clip], f0_tolerance: float = 0.
 
     Args:
         codec: any codec; clips are resampled to its rate and channel count.
-        clips: synthetic clips with their ground truth (`magnetkit.synth.iter_clips`).
+        clips: synthetic clips with their ground truth (`magnetkit_synth.iter_clips`).
         f0_tolerance: relative f0 error that still counts as the same pitch.
         onset_tolerance: seconds within which a decoded onset counts as the same onset.
 

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 from magnetkit.errors import UsageError
-from magnetkit.synth import analysis
-from magnetkit.synth.dataset import (
+from magnetkit_synth import analysis
+from magnetkit_synth.dataset import (
     HELDOUT,
     PATTERNS,
     REGISTERS,
@@ -200,7 +200,7 @@ def test_accuracy_script_prints_every_attribute(capsys):
 
 
 def test_partial_captions_name_a_subset_and_leave_the_audio_alone(tmp_path):
-    from magnetkit.synth.dataset import partial_caption
+    from magnetkit_synth.dataset import partial_caption
 
     full = write_dataset(tmp_path / "full", 30, seed=3, split="train")
     part = write_dataset(tmp_path / "part", 30, seed=3, split="train", omit_attributes=0.5)

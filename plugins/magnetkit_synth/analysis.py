@@ -2,7 +2,7 @@
 
 These are the judge of codec fidelity and of prompt adherence, so they are plain numpy, fixed
 (nothing learned), and their accuracy on clean dataset clips is measured by `attribute_accuracy`
-(`python -m magnetkit.synth.analysis` prints it).
+(`python -m magnetkit_synth.analysis` prints it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from magnetkit.synth.dataset import SAMPLE_RATE, Attributes
+from magnetkit_synth.dataset import SAMPLE_RATE, Attributes
 
 HOP = 80  # 5 ms analysis hop at 16 kHz: onset times need a finer grid than the 20 ms tolerance
 F0_MIN, F0_MAX = 50.0, 1500.0
@@ -287,7 +287,7 @@ def analyse(wav: np.ndarray, sr: int = SAMPLE_RATE) -> Analysis:
 
 def attribute_accuracy(n_clips: int = 200, seed: int = 1234, split: str = "train") -> dict[str, float]:
     """Share of clean dataset clips whose analysed attribute equals the true one, per attribute and all four."""
-    from magnetkit.synth.dataset import iter_clips
+    from magnetkit_synth.dataset import iter_clips
 
     names = ("waveform", "register", "tempo", "pattern")
     hits = {name: 0 for name in names}

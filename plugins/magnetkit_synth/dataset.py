@@ -2,7 +2,7 @@
 
 Every clip is drawn from four attributes — waveform family, pitch register, tempo and pattern —
 so a generated clip's adherence to its caption can later be measured with signal processing
-(`magnetkit.synth.analysis`). A fixed list of attribute combinations (`HELDOUT`) never appears in
+(`magnetkit_synth.analysis`). A fixed list of attribute combinations (`HELDOUT`) never appears in
 the training split, to measure compositional generalisation.
 
 Determinism: clip ``i`` of ``(seed, split)`` is rendered from its own generator seeded with
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
 
 SAMPLE_RATE = 16000
 WAVEFORMS = ("sine", "square", "saw", "pluck", "drums")
