@@ -152,7 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to_stderr()
     try:
         parser = _parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # overrides written after an option (`validate R --show a.b=1`), as the examples show them
+            if not isinstance(getattr(args, "overrides", None), list) or any(e.startswith("-") or "=" not in e
+                                                                              for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.overrides = args.overrides + extra
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

@@ -427,3 +427,10 @@ def test_a_factory_that_fails_is_one_error_naming_its_plugin():
             build("codec", "exploding")
     finally:
         unregister_plugin("exploder")
+
+
+def test_overrides_may_follow_options(capsys):
+    assert main(["validate", OFFICIAL, "--show", "generation.decoding_steps=[4,2,2,2]"]) == 0
+    assert "- 4\n" in capsys.readouterr().out
+    code, err = run_main(capsys, "validate", OFFICIAL, "--show", "--bogus")
+    assert_one_error(code, err, "unrecognized arguments: --bogus")
