@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import logging
 import sys
 from typing import Callable, Sequence
 
@@ -44,13 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. sampler.top_p=0.8")
     p.add_argument("--show", action="store_true", help="print the resolved recipe")
 
-    from magnetkit.plugins import load_plugins
+    from magnetkit.plugins import call_each
 
     from magnetkit.commands import CORE_COMMANDS
 
     for add_commands in CORE_COMMANDS:
         add_commands(sub)
-    load_plugins().hook.register_commands(subparsers=sub)
+    call_each("register_commands", subparsers=sub)  # a plugin whose commands fail is skipped, with a warning
     return parser
 
 
@@ -73,15 +74,20 @@ def _kinds() -> list[str]:
 def cmd_plugins(args: argparse.Namespace) -> int:
     """Print the loaded plugins."""
     from magnetkit.plugins import plugin_infos
+    from magnetkit.registry import get_registry
 
+    get_registry()  # registering components is where a plugin can still turn out broken
     infos = plugin_infos()
     if args.json:
         print(json.dumps([{"name": i.name, "distribution": i.distribution, "version": i.version,
-                           "hooks": list(i.hooks)} for i in infos], indent=2))
+                           "hooks": list(i.hooks), "broken": i.error} for i in infos], indent=2))
         return 0
     if not infos:
         print("no plugins loaded (is MAGNETKIT_PLUGINS set?)")
     for i in infos:
+        if i.error is not None:
+            print(f"{i.name:<14} BROKEN: {i.error}")
+            continue
         print(f"{i.name:<14} {i.distribution or '-'} {i.version or '-':<8} {', '.join(i.hooks) or '(no hooks)'}")
     return 0
 
@@ -129,11 +135,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- entry
+class _StderrHandler(logging.Handler):
+    """``warning: ...`` lines on the current sys.stderr (looked up at each record, not kept)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+def _log_to_stderr() -> None:
+    """magnetkit's warnings on stderr, once (unless the host program configured logging itself)."""
+    logger = logging.getLogger("magnetkit")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers) and not logging.getLogger().handlers:
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
+    _log_to_stderr()
     try:
         parser = _parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # overrides written after an option (`validate R --show a.b=1`), as the examples show them
+            if not isinstance(getattr(args, "overrides", None), list) or any(e.startswith("-") or "=" not in e
+                                                                              for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.overrides = args.overrides + extra
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
@@ -154,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # devnull so the interpreter's final flush does not raise again (Python docs, SIGPIPE).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a path a command was given cannot be read or written (any command, plugins' too)
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,14 @@ class SamplerConfig(BaseModel):
             raise ValueError("needs one positive temperature per codebook stage")
         return values
 
+    def ineffective(self) -> dict[str, str]:
+        """Parameters another one overrules: {parameter: which one wins and why} (overriding one is refused)."""
+        if self.stage_temperatures is None:
+            return {}
+        return {"temperature": f"sampler.stage_temperatures ({self.stage_temperatures}) sets each stage's starting "
+                               f"temperature and wins; override sampler.stage_temperatures=[...] instead, or set "
+                               f"sampler.stage_temperatures=null to use sampler.temperature"}
+
 
 class DrawingConfig(SamplerConfig):
     """Parameters common to the samplers that draw at random (top-p, top-k)."""

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit.errors import NonFiniteError, PluginError, UsageError
 from magnetkit.interfaces import DecodingModel, MaskingScheduler, Rescorer, Sampler, missing_members
 from magnetkit.model.transformer import BLOCKED_ATTENTION
 from magnetkit.sampling import CHUNK_ENTRIES
@@ -111,6 +111,21 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
     if num_units == T:
         return still_masked
     return token_mask.reshape(B, num_units, T // num_units).any(-1)
+
+
+def check_sampled(sampler: Sampler, out: Any, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sampler's (tokens, probabilities), each of ``shape``; anything else is a PluginError naming it.
+
+    Only shapes are read (no values), so the check costs no host sync on a GPU.
+    """
+    ok = isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)
+    if not ok or tuple(out[0].shape) != shape or tuple(out[1].shape) != shape:
+        from magnetkit.guards import describe_component
+
+        got = (f"shapes {[list(t.shape) for t in out]}" if ok else f"{type(out).__name__}")
+        raise PluginError(f"{describe_component('sampler', sampler)} returned {got}; the contract asks for "
+                          f"(tokens, probabilities), each of shape {list(shape)}")
+    return out
 
 
 # `DecodeOptions.masked_only` guides and samples this many logits at a time (2 MiB of float32).
@@ -207,6 +222,9 @@ class Decoder:
     callback: ProgressCallback | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
     _compiled: Any = field(default=None, init=False, repr=False)
+    # False once any step's confidences were NaN (non-finite logits); read once per generation,
+    # not per step, so a GPU run pays one host sync for it.
+    _finite: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The engine uses only what the contracts declare; a component missing a member fails
@@ -240,6 +258,7 @@ class Decoder:
         if to_generate == 0:
             raise UsageError("nothing to generate: every frame is already given")
         cross_cache = self.condition_cache(guidance.condition)
+        self._finite = torch.ones((), dtype=torch.bool, device=device)
         done, total = 0, sum(steps)
         for stage, num_steps in enumerate(steps):
             scores = start_scores
@@ -248,6 +267,9 @@ class Decoder:
                 done += 1
                 if self.callback is not None:
                     self.callback(done, total)
+        if not bool(self._finite):
+            raise NonFiniteError("the model's predictions are NaN or infinite (are its weights finite? a diverged "
+                                 "training run saves such weights); the generated codes would be meaningless")
         return codes
 
     def _initial_codes(self, batch: int, T: int, known: Known | None,
@@ -286,6 +308,7 @@ class Decoder:
         else:
             guided = logits if coefficient is None else guide(logits, codes.shape[0], coefficient)  # [B, T, card]
             tokens, probs = self._sample(guided, stage, plan.step, num_steps, generator)  # [B, T], [B, T]
+        self._finite &= ~probs.isnan().any()  # non-finite logits give NaN confidences (on device: no sync)
         still_masked = stage_tokens == mask_id
         codes[:, stage] = torch.where(still_masked, tokens, stage_tokens)
         if self.rescorer is not None and self.rescorer.weight < 1 and self.rescorer.applies(stage, plan.step):
@@ -336,7 +359,8 @@ class Decoder:
     def _sample(self, logits: torch.Tensor, stage: int, step: int, num_steps: int,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The sampler's call (`magnetkit.interfaces.Sampler`): tokens and probabilities, [B, T] each."""
-        return self.sampler(logits, step, num_steps, generator=generator, stage=stage)
+        out = self.sampler(logits, step, num_steps, generator=generator, stage=stage)
+        return check_sampled(self.sampler, out, tuple(logits.shape[:-1]))
 
     def _masked_only(self, device: torch.device) -> bool:
         """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""

@@ -46,3 +46,7 @@ class HubUnavailableError(CheckpointError):
 
 class AudioError(MagnetkitError):
     """An audio file is missing, empty, corrupt or unsupported."""
+
+
+class NonFiniteError(MagnetkitError):
+    """A model produced NaN or infinite values (corrupt weights, or a diverged training run)."""

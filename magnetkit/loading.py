@@ -16,11 +16,12 @@ from magnetkit.checkpoint import (
     load_checkpoint,
     read_audiocraft_checkpoint,
 )
-from magnetkit.errors import CheckpointError, UsageError
+from magnetkit.errors import CheckpointError, RecipeError, UsageError
+from magnetkit.guards import resolve_device
 from magnetkit.hub import looks_like_hub_id
 from magnetkit.model.config import ModelConfig
 from magnetkit.pipeline import Pipeline
-from magnetkit.recipe import Recipe, apply_overrides, find_recipe, read_yaml, validate_recipe
+from magnetkit.recipe import Recipe, apply_overrides, check_recipe_chain, find_recipe, read_yaml, validate_recipe
 from magnetkit.registry import KINDS
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,17 @@ def load(source: str | os.PathLike | None = None, overrides: Iterable[str] = (),
         RecipeError: the recipe or an override is invalid.
         CheckpointError: weights are missing, unsafe, or do not match the recipe.
     """
+    if isinstance(overrides, (str, bytes)):
+        raise UsageError(f"overrides must be a list of key=value strings, got the single string {overrides!r}")
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise UsageError(f"source must be a str or path (a recipe, checkpoint folder or hub id), "
+                         f"got {type(source).__name__}")
     overrides = list(overrides)
+    device = resolve_device(device)  # before any loading: a device this machine lacks fails at once
     if source is None:
         source = default_model_path()
     data, weights = resolve_source(str(source))
-    recipe = validate_recipe(apply_overrides(data, overrides), source=str(source))
+    recipe = validate_recipe(apply_overrides(data, overrides), source=str(source), overrides=overrides)
     return build_pipeline(recipe, weights, device=device)
 
 
@@ -80,9 +87,15 @@ def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
         return _native(str(path))
     if (path.is_dir() and is_audiocraft_checkpoint(path)) or (path.is_file() and path.suffix == ".bin"):
         return _audiocraft(str(path))
+    if path.is_dir() and not _names_recipe(source):
+        raise CheckpointError(f"{source!r} is a folder but not a checkpoint: a magnetkit checkpoint holds "
+                              f"model.safetensors and recipe.yaml, an audiocraft one state_dict.bin "
+                              f"(found: {_listing(path)})")
     if path.is_file() or not looks_like_hub_id(source) or "/" not in source:
         recipe_path = find_recipe(source)
-        data = relative_to_recipe(read_yaml(recipe_path), recipe_path.parent)
+        raw = read_yaml(recipe_path)
+        check_recipe_chain(recipe_path, raw)  # a recipe reaching itself through `checkpoint` would recurse
+        data = relative_to_recipe(raw, recipe_path.parent)
         checkpoint = data.get("checkpoint")
         if checkpoint is None:
             return data, None
@@ -95,6 +108,24 @@ def resolve_source(source: str) -> tuple[dict[str, Any], Any]:
             check_model_matches(data["model"], base.get("model"), target)
         return merged, weights
     return _audiocraft(source)  # a hub id: the official checkpoints are audiocraft files
+
+
+def _names_recipe(source: str) -> bool:
+    try:
+        find_recipe(source)
+    except RecipeError:
+        return False
+    return True
+
+
+def _listing(folder: Path, limit: int = 6) -> str:
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if not names:
+        return "nothing"
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def relative_to_recipe(data: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from magnetkit import guards
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
-from magnetkit.errors import RecipeError, UsageError
+from magnetkit.errors import AudioError, RecipeError, UsageError
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe
 
@@ -38,7 +39,7 @@ class Pipeline:
         from magnetkit.builder import build_component
 
         self.recipe = recipe
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = guards.resolve_device(device)
         self.model = model.to(self.device).eval()
         self.conditioner = conditioner.to(self.device).eval() if hasattr(conditioner, "to") else conditioner
         self.codec = codec.to(self.device) if isinstance(codec, torch.nn.Module) else codec
@@ -84,8 +85,13 @@ class Pipeline:
         Raises:
             UsageError: on empty text, non-positive duration, or mismatched negative prompts.
         """
+        if num_samples is not None:
+            guards.check_int(num_samples, "num_samples", minimum=1)
+            if texts is not None:
+                raise UsageError("num_samples counts unconditional clips (texts=None); with texts, give one "
+                                 "text per clip")
         texts = normalise_texts(texts, num_samples)
-        frames = self._frames(duration)
+        frames = self._frames(duration, len(texts))
         return self._run(texts, frames, None, negative, seed, progress, callback)
 
     def continue_audio(self, audio: torch.Tensor, sample_rate: int, texts: str | Sequence[str | None] | None = None,
@@ -93,7 +99,9 @@ class Pipeline:
         """Continue ``audio`` [B, C, S] (or [C, S]) to ``duration`` seconds in total."""
         prompt = self.encode(audio, sample_rate)
         texts = normalise_texts(texts, prompt.shape[0])
-        frames = self._frames(duration)
+        if len(texts) != prompt.shape[0]:
+            raise UsageError(f"give one text per prompt clip ({prompt.shape[0]}), got {len(texts)}")
+        frames = self._frames(duration, len(texts))
         if prompt.shape[-1] >= frames:
             raise UsageError(f"the prompt ({prompt.shape[-1] / self.frame_rate:.2f} s) must be shorter than "
                              f"the requested duration ({frames / self.frame_rate:.2f} s)")
@@ -109,6 +117,7 @@ class Pipeline:
     def infill(self, audio: torch.Tensor, sample_rate: int, texts: str | Sequence[str | None] | None = None, *,
                start: float, end: float, **kwargs: Any) -> Generation:
         """Regenerate the range [start, end) seconds of ``audio``, keeping the rest."""
+        start, end = guards.check_number(start, "start"), guards.check_number(end, "end")
         codes = self.encode(audio, sample_rate)
         T = codes.shape[-1]
         first, last = int(round(start * self.frame_rate)), int(round(end * self.frame_rate))
@@ -125,18 +134,32 @@ class Pipeline:
         """Audio [B, C, S] or [C, S] at ``sample_rate`` -> codes [B, K, T] at the codec's rate."""
         from magnetkit.audio import convert_audio
 
+        audio, sample_rate = guards.check_audio(audio, sample_rate)
         if audio.dim() == 2:
             audio = audio[None]
-        if audio.dim() != 3 or audio.shape[-1] == 0:
-            raise UsageError(f"audio must be [B, C, S] or [C, S] with samples, got {list(audio.shape)}")
         audio = torch.stack([convert_audio(a, sample_rate, self.sample_rate, self.codec.channels) for a in audio])
-        with torch.no_grad():
-            return self.codec.encode(audio.to(self.device)).long()
+        hop = max(1, round(self.sample_rate / self.frame_rate))
+        if audio.shape[-1] < hop:
+            raise UsageError(f"the audio is too short: {audio.shape[-1]} samples at {self.sample_rate} Hz, less than "
+                             f"one codec frame ({hop} samples, {hop / self.sample_rate * 1000:.0f} ms)")
+        try:
+            with torch.no_grad():
+                codes = self.codec.encode(audio.to(self.device))
+        except (RuntimeError, ValueError) as exc:  # e.g. shorter than the codec's analysis window
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AudioError(f"{guards.describe_component('codec', self.codec)} could not encode audio of "
+                             f"{audio.shape[-1]} samples at {self.sample_rate} Hz ({first}); is it long enough?") from None
+        guards.check_output("codec", self.codec, "encode", codes, 3, (audio.shape[0], self.model.config.num_codebooks,
+                                                                      None), integer=True)
+        return codes.long()
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, K, T] -> audio [B, C, S]."""
         with torch.no_grad():
-            return self.codec.decode(codes.to(self.device)).float()
+            audio = self.codec.decode(codes.to(self.device))
+        guards.check_output("codec", self.codec, "decode", audio, 3, (codes.shape[0], self.codec.channels, None),
+                            integer=False)
+        return audio.float()
 
     def with_overrides(self, overrides: Iterable[str]) -> "Pipeline":
         """A pipeline sharing this one's loaded weights that decodes with other settings.
@@ -169,18 +192,35 @@ class Pipeline:
         return other
 
     # -- internals ----------------------------------------------------------------------------
-    def _frames(self, duration: float | None) -> int:
+    def _frames(self, duration: float | None, batch: int = 1) -> int:
+        """Frames for ``duration`` seconds; bounded below by one decodable span, above by memory."""
         duration = self.recipe.generation.duration if duration is None else duration
-        if not duration > 0:
-            raise UsageError(f"duration must be > 0 seconds, got {duration}")
-        return max(int(duration * self.frame_rate), 1)
+        duration = guards.check_number(duration, "duration", positive=True)
+        longest = self.max_duration(batch)
+        if duration > longest:
+            raise UsageError(f"duration {duration:g} s is too long: {batch} clip(s) of it would not fit in memory "
+                             f"(at most {longest:.0f} s here)")
+        frames = max(int(duration * self.frame_rate), 1)
+        if self.scheduler.usable_frames(min(frames, self.window_frames)) < 1:
+            shortest = next((f for f in range(1, self.window_frames + 1) if self.scheduler.usable_frames(f) > 0),
+                            self.window_frames)
+            raise UsageError(f"duration {duration:g} s is shorter than the shortest clip this model generates "
+                             f"({shortest / self.frame_rate:g} s: {shortest} frame(s) at {self.frame_rate:g} frames/s)")
+        return frames
+
+    def max_duration(self, batch: int = 1) -> float:
+        """The longest duration whose float32 audio for ``batch`` clips takes at most half the memory."""
+        bytes_per_second = 4 * self.sample_rate * int(self.codec.channels) * max(batch, 1)
+        return guards.memory_bytes(self.device) / 2 / bytes_per_second
 
     def _run(self, texts: list[str | None], frames: int, known: Known | None,
              negative: str | Sequence[str] | None, seed: int | None = None, progress: bool | None = None,
              callback: ProgressCallback | None = None) -> Generation:
         started = time.perf_counter()
         generation = self.recipe.generation
-        seed = generation.seed if seed is None else seed
+        seed = generation.seed if seed is None else guards.check_seed(seed)
+        progress = guards.check_optional_bool(progress, "progress")
+        callback = guards.check_callback(callback)
         generator = torch.Generator(self.device).manual_seed(random.randrange(2**63) if seed is None else seed)
         guidance = self.guidance(texts, negative)
         windows = num_windows(frames, self.window_frames, self.overlap_frames)
@@ -222,8 +262,14 @@ class Pipeline:
                 return Guidance(self.conditioner(texts).embeddings, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min,
                                 guided=False, texts=texts)
             others = normalise_negative(negative, len(texts))
-            condition = self.conditioner(list(texts) + others).embeddings
+            condition = self._condition(list(texts) + others)
         return Guidance(condition, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min, texts=texts)
+
+    def _condition(self, texts: list[str | None]) -> torch.Tensor:
+        """The conditioner's embeddings [B, L, D], checked against its contract."""
+        embeddings = self.conditioner(texts).embeddings
+        return guards.check_output("conditioner", self.conditioner, "its output embeddings", embeddings, 3,
+                                   (len(texts), None, self.model.config.dim), integer=False)
 
     def _show_progress(self, progress: bool | None) -> bool:
         return self.recipe.generation.progress if progress is None else progress
@@ -237,10 +283,8 @@ SETTINGS_SECTIONS = ("sampler", "scheduler", "generation")
 def normalise_texts(texts: str | Sequence[str | None] | None, num_samples: int | None) -> list[str | None]:
     """A list of texts; None = unconditional. Empty strings are refused (say None instead)."""
     if texts is None:
-        return [None] * (num_samples or 1)
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
+        return [None] * (1 if num_samples is None else guards.check_int(num_samples, "num_samples", minimum=1))
+    texts = guards.check_texts(texts)
     if not texts:
         raise UsageError("give at least one text (or None for unconditional generation)")
     for text in texts:
@@ -253,7 +297,8 @@ def normalise_negative(negative: str | Sequence[str] | None, batch: int) -> list
     """Negative prompts for each row (one is repeated), or null conditions."""
     if negative is None:
         return [None] * batch
-    items = [negative] * batch if isinstance(negative, str) else list(negative)
+    items = guards.check_texts(negative, "negative")
+    items = items * batch if isinstance(negative, str) else items
     if len(items) != batch:
         raise UsageError(f"give one negative prompt or one per text ({batch}), got {len(items)}")
     if any(not str(n).strip() for n in items):

@@ -2,13 +2,19 @@
 
 ``MAGNETKIT_PLUGINS`` is an allow-list: unset loads every installed plugin, a comma-separated
 list loads only those entry-point names, and an empty value loads none.
+
+One broken third-party plugin (an import error, an unknown hook, a hook that raises, a name
+another plugin already registered) never takes the others down: it is skipped with a warning
+that names it and its error, and `magnetkit plugins` lists it as broken.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import pluggy
 
@@ -26,6 +32,10 @@ _loaded = False
 # one it was built at (so this module need not import the registry: no import cycle).
 _generation = 0
 _distributions: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
+_broken: dict[str, str] = {}  # plugin name -> why it was skipped
+BUILTIN_DISTRIBUTION = "magnetkit"  # its plugins load first, so a third-party duplicate is the one skipped
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     hooks: tuple[str, ...]
+    error: str | None = None  # why a broken plugin was skipped; None when it loaded
 
 
 def allowed_plugins() -> set[str] | None:
@@ -53,20 +64,68 @@ def load_plugins() -> pluggy.PluginManager:
         return pm
     _loaded = True
     allow = allowed_plugins()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                   key=lambda ep: ep.dist is None or ep.dist.name != BUILTIN_DISTRIBUTION)
+    for ep in found:
         if allow is not None and ep.name not in allow:
             continue
-        if pm.get_plugin(ep.name) is not None:
+        dist = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("?", "?")
+        if pm.has_plugin(ep.name) or ep.name in _broken:
+            if _distributions.get(ep.name) != dist:
+                first = _distributions.get(ep.name, ("?", "?"))[0]
+                warn_broken(f"{ep.name} ({dist[0]})", f"the plugin name {ep.name!r} is already taken by the "
+                                                       f"distribution {first!r}")
             continue
         try:
             module = ep.load()
-        except Exception as exc:  # a broken plugin must say which one it is
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
-        pm.register(module, name=ep.name)
-        if ep.dist is not None:
-            _distributions[ep.name] = (ep.dist.name, ep.dist.version)
-    check_pending()
+            pm.register(module, name=ep.name)
+            pm.check_pending()
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported, the rest still load
+            if pm.has_plugin(ep.name):
+                pm.unregister(name=ep.name)
+            detail = f"unknown hook: {exc}" if isinstance(exc, pluggy.PluginValidationError) else describe(exc)
+            warn_broken(ep.name, f"{ep.value}: {detail}")
+            continue
+        _distributions[ep.name] = dist
+    if allow:
+        unknown = sorted(allow - {ep.name for ep in found})
+        if unknown:
+            log.warning(f"{ALLOW_ENV} names plugin(s) that are not installed: {', '.join(unknown)} "
+                        f"(installed: {', '.join(sorted({ep.name for ep in found})) or 'none'})")
     return pm
+
+
+def describe(exc: BaseException) -> str:
+    """``ImportError: No module named 'x'``: an exception in one line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def warn_broken(name: str, error: str) -> None:
+    """Record a plugin that is skipped and warn once, naming it and its error."""
+    if name in _broken:
+        return
+    _broken[name] = error
+    log.warning(f"plugin {name!r} is skipped: {error}")
+
+
+def mark_broken(name: str, error: str) -> None:
+    """Skip a loaded plugin from now on (its hooks failed): unregister it, record and warn."""
+    if pm.has_plugin(name):
+        pm.unregister(name=name)
+    warn_broken(name, error)
+
+
+def call_each(hook_name: str, **kwargs: Any) -> list[Any]:
+    """Call one hook's implementations one at a time; a plugin whose implementation raises is skipped."""
+    results = []
+    for impl in list(getattr(load_plugins().hook, hook_name).get_hookimpls()):
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        try:
+            results.append(impl.function(**{arg: kwargs[arg] for arg in impl.argnames}))
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            mark_broken(name, f"{hook_name} raised {describe(exc)}")
+    return results
 
 
 def check_pending() -> None:
@@ -90,6 +149,7 @@ def _changed() -> None:
 def register_plugin(module: object, name: str) -> None:
     """Register an in-process plugin (tests, notebooks); the registry is rebuilt on next use."""
     load_plugins()
+    _broken.pop(name, None)
     pm.register(module, name=name)
     _changed()
     check_pending()
@@ -100,6 +160,7 @@ def unregister_plugin(name: str) -> None:
     plugin = pm.get_plugin(name)
     if plugin is not None:
         pm.unregister(plugin)
+    _broken.pop(name, None)
     _changed()
 
 
@@ -109,6 +170,7 @@ def reset_plugins() -> None:
     for _name, plugin in list(pm.list_name_plugin()):
         pm.unregister(plugin)
     _distributions.clear()
+    _broken.clear()
     _loaded = False
     _changed()
 
@@ -121,4 +183,6 @@ def plugin_infos() -> list[PluginInfo]:
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or []))
         dist, version = _distributions.get(name, (None, None))
         infos.append(PluginInfo(name=name, distribution=dist, version=version, hooks=hooks))
+    infos += [PluginInfo(name=name, distribution=None, version=None, hooks=(), error=error)
+              for name, error in sorted(_broken.items())]
     return infos

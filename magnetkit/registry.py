@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from magnetkit.errors import ComponentNotFoundError, PluginError
+from magnetkit.errors import ComponentNotFoundError, MagnetkitError, PluginError
 from magnetkit.plugins import generation, load_plugins
 
 # kind -> the hook that registers it; the kind is also the recipe section's name.
@@ -45,7 +45,17 @@ class ComponentSpec:
     def build(self, params: dict[str, Any] | BaseModel | None = None, **context: Any) -> Any:
         """Validate ``params`` against the config model and call the factory."""
         config = params if isinstance(params, self.config) else self.config.model_validate(params or {})
-        return self.factory(config, **context)
+        try:
+            return self.factory(config, **context)
+        except MagnetkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line naming the plugin, not its traceback
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> PluginError:
+        from magnetkit.plugins import describe
+
+        return PluginError(f"{self.kind} {self.name!r} (plugin {self.plugin!r}) failed to build: {describe(exc)}")
 
 
 class Registry:
@@ -75,6 +85,12 @@ class Registry:
             )
         return specs[name]
 
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget every component a plugin registered (it turned out broken)."""
+        for specs in self._specs.values():
+            for name in [n for n, spec in specs.items() if spec.plugin == plugin]:
+                del specs[name]
+
     def names(self, kind: str) -> list[str]:
         """Registered names of one kind, sorted."""
         return sorted(self._specs[kind])
@@ -93,20 +109,33 @@ def _describe(factory: Callable[..., Any], description: str | None) -> str:
 
 
 def build_registry() -> Registry:
-    """Call every loaded plugin's ``register_*`` hooks and collect what they register."""
+    """Call every loaded plugin's ``register_*`` hooks and collect what they register.
+
+    A plugin whose hook raises, or that registers a name an earlier plugin holds, is skipped
+    whole (with a warning naming it, see `magnetkit.plugins`); the others still register.
+    """
+    from magnetkit.plugins import describe, mark_broken
+
     pm = load_plugins()
     registry = Registry()
     for kind, hook_name in KINDS.items():
         hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
+        for impl in list(hook.get_hookimpls()):
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            if not pm.has_plugin(plugin_name):
+                continue  # skipped at an earlier kind
 
             def register(name: str, factory: Callable[..., Any], config: type[BaseModel] | None = None,
                          description: str | None = None, _kind: str = kind, _plugin: str = plugin_name) -> None:
                 registry.add(ComponentSpec(name=name, kind=_kind, factory=factory, config=config or NoParams,
                                            plugin=_plugin, description=_describe(factory, description)))
 
-            impl.function(register=register)
+            try:
+                impl.function(register=register)
+            except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+                registry.drop_plugin(plugin_name)
+                why = str(exc) if isinstance(exc, PluginError) else f"{hook_name} raised {describe(exc)}"
+                mark_broken(plugin_name, why)
     return registry
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from magnetkit import guards
 from magnetkit.engine import Decoder, ProgressCallback
 from magnetkit.errors import UsageError
 from magnetkit.hybrid.autoregressive import AutoregressiveModel, check_token_space, decode_prefix
@@ -106,14 +107,13 @@ class HybridGenerator:
         pipe = self.pipeline
         duration = pipe.recipe.generation.duration if duration is None else duration
         prefix_seconds = self.config.prefix_seconds if prefix_seconds is None else prefix_seconds
-        if not duration > 0 or not prefix_seconds > 0:
-            raise UsageError(f"duration and prefix_seconds must be > 0, got {duration} and {prefix_seconds}")
-        frames = max(int(duration * pipe.frame_rate), 1)
+        prefix_seconds = guards.check_number(prefix_seconds, "prefix_seconds", positive=True)
+        frames = pipe._frames(duration, len(texts))  # checks the duration: a finite number, bounded by memory
         prefix_frames = max(round(prefix_seconds * pipe.frame_rate), 1)
         if prefix_frames >= frames:
             raise UsageError(f"the autoregressive prefix ({prefix_seconds:g} s) must be shorter than the "
                              f"duration ({duration:g} s)")
-        seed = pipe.recipe.generation.seed if seed is None else seed
+        seed = pipe.recipe.generation.seed if seed is None else guards.check_seed(seed)
         seed = random.randrange(2**63) if seed is None else seed
         generator = torch.Generator(pipe.device).manual_seed(seed)
         if self.autoregressive is not None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class ModelConfig(BaseModel):
     """Architecture of the MAGNeT transformer (audiocraft's ``transformer_lm`` settings)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dim: int = Field(1024, gt=0, description="model width")
     num_heads: int = Field(16, gt=0)

@@ -34,6 +34,7 @@ def load_training_recipe(source: str | os.PathLike, overrides: Iterable[str] = (
         RecipeError: an invalid recipe, or one without what training needs.
         CheckpointError: starting weights that cannot be read or do not match the model.
     """
+    overrides = list(overrides)
     raw, weights = resolve_source(str(source))
     raw = apply_overrides(raw, overrides)
     init_from = (raw.get("train") or {}).get("init_from") if isinstance(raw.get("train"), dict) else None
@@ -42,7 +43,7 @@ def load_training_recipe(source: str | os.PathLike, overrides: Iterable[str] = (
         if raw.get("model") is not None:
             check_model_matches(raw["model"], base.get("model"), str(init_from))
         raw = {**raw, "model": raw.get("model") or base.get("model")}
-    recipe = validate_recipe(raw, source=str(source))
+    recipe = validate_recipe(raw, source=str(source), overrides=overrides)
     require_sections(recipe, ("data", "train", "model"), str(source))
     return recipe, weights
 

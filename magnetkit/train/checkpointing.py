@@ -14,6 +14,7 @@ moment leaves the previous checkpoints intact and never a half-written one.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -48,6 +49,30 @@ def list_checkpoints(out_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def newest_readable(out_dir: str | os.PathLike, set_aside: bool = True) -> tuple[Path | None, dict[str, Any] | None,
+                                                                             list[str]]:
+    """(folder, state) of the newest checkpoint that reads back, and a message for each one skipped.
+
+    A checkpoint that cannot be read (a corrupt or truncated ``state.pt``) is renamed
+    ``step-N.corrupt`` when ``set_aside`` (the main process), so it is neither resumed from nor
+    counted among the ``keep_last`` that pruning keeps, and can still be inspected.
+    """
+    skipped = []
+    for _step, folder in reversed(list_checkpoints(out_dir)):
+        try:
+            state = load_state(folder)
+        except CheckpointError as exc:
+            aside = folder.with_name(folder.name + ".corrupt")
+            if set_aside:
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(folder, aside)
+            skipped.append(f"checkpoint {str(folder)!r} is unreadable ({exc}); set aside as "
+                           f"{aside.name!r}, resuming from the previous one")
+            continue
+        return folder, state, skipped
+    return None, None, skipped
+
+
 def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     """The newest complete checkpoint, or None."""
     found = list_checkpoints(out_dir)
@@ -55,16 +80,29 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
 
 
 def write_folder(target: Path, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp_folder)``, flush everything to disk, then rename the folder to ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Call ``write(tmp_folder)``, flush everything to disk, then rename the folder to ``target``.
+
+    Raises:
+        CheckpointError: the folder could not be written (disk full, no permission); nothing at
+            ``target`` or beside it was changed, and the temporary folder is removed.
+    """
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         write(tmp)
         for path in tmp.iterdir():
             _fsync(path)
         _fsync(tmp)
+    except BaseException as exc:  # an interrupt too: never leave the temporary folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, OSError) and not (isinstance(exc, Exception) and _write_failure(exc)):
+            raise
+        reason = "the disk is full" if _disk_full(exc) else (getattr(exc, "strerror", None) or str(exc))
+        raise CheckpointError(f"cannot write {str(target)!r}: {reason}; nothing was replaced (earlier checkpoints "
+                              f"are intact). Free some space and run the same command again to resume") from None
+    try:
         if target.exists():  # the same step written again (a resumed run that had finished)
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -72,6 +110,21 @@ def write_folder(target: Path, write: Callable[[Path], Any]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _write_failure(exc: BaseException) -> bool:
+    """torch.save and safetensors report a failed write as RuntimeError/other types wrapping the OS error."""
+    return _disk_full(exc) or "writ" in str(exc).lower()
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _fsync(path: Path) -> None:

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 class DataConfig(BaseModel):
     """Where training audio and captions come from, and where their tokens are cached."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     train: str = Field(..., description="a JSONL manifest (path, caption, metadata), a folder holding "
                                         "manifest.jsonl, or a folder of audio with sidecar .json captions")
@@ -32,7 +32,7 @@ class DataConfig(BaseModel):
 class TrainConfig(BaseModel):
     """Optimisation, logging and checkpointing of one training run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # -- optimisation (paper §4) -------------------------------------------------------------
     steps: int = Field(1000, gt=0, description="optimizer steps in the whole run")

@@ -10,6 +10,7 @@ state dicts go through ``torch.distributed.checkpoint.state_dict``, which handle
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -189,7 +190,9 @@ def load_full_state(module: nn.Module, optimizer: torch.optim.Optimizer | None, 
     """Load whole state dicts (as `full_model_state` gives them) on every process."""
     set_model_state_dict(module, model_state, options=_FULL)
     if optimizer is not None and optimizer_state is not None:
-        set_optimizer_state_dict(module, optimizer, optimizer_state, options=_FULL)
+        # Not strict: a parameter that never had a gradient yet (e.g. the output head of a codebook
+        # stage no step drew) has no AdamW state, in the checkpoint as in the uninterrupted run.
+        set_optimizer_state_dict(module, optimizer, optimizer_state, options=dataclasses.replace(_FULL, strict=False))
 
 
 def full_tensor(value: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from magnetkit.loading import check_model_matches
 from magnetkit.recipe import Recipe
 from magnetkit.builder import build_codec, build_component
 from magnetkit.train import checkpointing as ckpt
+from magnetkit.train import safety
 from magnetkit.train.build import (
     Exporter,
     MagnetLM,
@@ -121,7 +122,10 @@ def train(source: str | os.PathLike, overrides: Iterable[str] = ()) -> Path:
     """
     recipe, weights = load_training_recipe(source, overrides)
     config = recipe.train
-    with session(config.device) as world, stop_requests() as stop_requested:
+    # The main process owns out_dir: checked writable and locked before any work (encoding can take hours).
+    owns_out_dir = int(os.environ.get("RANK", "0")) == 0
+    lock = safety.run_lock(config.out_dir) if owns_out_dir else contextlib.nullcontext()
+    with lock, session(config.device) as world, stop_requests() as stop_requested:
         run = setup(recipe, weights, world)
         try:
             for step in range(run.step, config.steps):
@@ -169,8 +173,8 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     torch.manual_seed(generator(config.seed, PROCESS, world.rank).initial_seed())
     if world.is_main:
         ckpt.remove_leftovers(out_dir)
-    latest = ckpt.latest_checkpoint(out_dir)
-    start = 0 if latest is None else int(latest.name.split("-")[1])
+    latest, state, skipped = ckpt.newest_readable(out_dir, set_aside=world.is_main)
+    start = 0 if latest is None else int(state["step"])
     log = MetricLog(out_dir, start, config.steps, enabled=world.is_main, tensorboard=config.tensorboard,
                     progress=config.progress)
     log.echo(f"data: train {describe(tokens['train'], stream)}"
@@ -182,8 +186,10 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     run = Run(recipe=recipe, config=config, world=world, lm=lm, optimizer=optimizer,
               lr_schedule=build_lr_schedule(optimizer, config), scaler=scaler, autocast=autocast, ema=ema,
               scheduler=scheduler, objective=build_objective(recipe, scheduler), stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
+    for message in skipped:
+        log.echo(message)
     if latest is not None:
-        restore(run, latest)
+        restore(run, latest, state)
     run.log.echo(summary(run, model, frames))
     return run
 
@@ -310,9 +316,9 @@ def report(run: Run) -> None:
     metrics = {"loss": sum(float(m["loss"]) for m in window) / len(window),
                "grad_norm": sum(float(m["grad_norm"]) for m in window) / len(window),
                "lr": window[-1]["lr"], "sec_per_step": sum(m["seconds"] for m in window) / len(window)}
-    if not math.isfinite(metrics["loss"]):
-        raise MagnetkitError(f"the loss is {metrics['loss']} at step {run.step}: training diverged; lower "
-                             f"train.lr or use train.precision=bf16 (earlier checkpoints are in {run.out_dir})")
+    bad_step = safety.first_nonfinite(window, run.step)
+    if bad_step is not None or not math.isfinite(metrics["loss"]):
+        raise safety.diverged(bad_step or run.step, f"the loss is {metrics['loss']}", run.out_dir)
     run.log.write("train", run.step, metrics)
     run.log.advance(len(window), loss=metrics["loss"], lr=metrics["lr"])
 
@@ -386,6 +392,7 @@ def save(run: Run) -> None:
         return
     state = training_state(run)
     weights = {**state["model"], **(state["ema"]["state"] if run.ema is not None else {})}
+    check_finite(run, state)
     if run.world.is_main:
         model, conditioner = run.exporter.load(weights)
 
@@ -400,10 +407,27 @@ def save(run: Run) -> None:
     barrier()
 
 
-def restore(run: Run, folder: Path) -> None:
-    """Continue from a checkpoint: weights, optimizer, schedule, scaler, EMA, step, data position, RNG."""
-    state = ckpt.load_state(folder)
+def check_finite(run: Run, state: dict[str, Any]) -> None:
+    """Refuse to checkpoint a diverged run: a non-finite loss since the last log line, or weight; collective."""
+    bad_step = safety.first_nonfinite(run.window, run.step)
+    bad = safety.nonfinite_tensors({"model": state["model"], "ema": (state["ema"] or {}).get("state") or {}})
+    if not any_process(bad_step is not None or bool(bad), run.world.device):
+        return
+    if bad_step is not None:
+        raise safety.diverged(bad_step, "the loss became NaN or infinite", run.out_dir)
+    named = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    raise safety.diverged(run.step, f"weights are NaN or infinite ({named or 'on another process'})", run.out_dir)
+
+
+def restore(run: Run, folder: Path, state: dict[str, Any] | None = None) -> None:
+    """Continue from a checkpoint: weights, optimizer, schedule, scaler, EMA, step, data position, RNG.
+
+    Settings changed since the checkpoint are applied and logged when the run can honour them
+    (e.g. ``train.lr``), refused otherwise (see `safety.resume_changes`).
+    """
+    state = ckpt.load_state(folder) if state is None else state
     check_model_matches(run.recipe.model.model_dump(), state["recipe"].get("model"), str(folder))
+    applied = safety.check_resume(state["recipe"], exported_recipe(run.recipe), folder)
     load_full_state(run.lm, run.optimizer, state["model"], state["optimizer"])
     run.lr_schedule.load_state_dict(state["lr_schedule"])
     if state["grad_scaler"]:  # empty when the run trained without loss scaling
@@ -420,7 +444,12 @@ def restore(run: Run, folder: Path) -> None:
                      f"restart from the seed (everything else continues exactly)")
     run.step, run.position = state["step"], state["position"]
     run.start_step = run.saved_step = run.step
+    if any(change.startswith(("train.lr", "train.warmup_steps", "train.steps", "train.betas", "train.weight_decay"))
+           for change in applied):
+        safety.apply_optimizer_settings(run.optimizer, run.lr_schedule, run.config)
     run.log.echo(f"resumed from {folder}")
+    for change in applied:
+        run.log.echo(f"resume applies a changed setting: {change}")
 
 
 # ================================================================================ the end

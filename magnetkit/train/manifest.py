@@ -52,7 +52,7 @@ def read_items(source: str | Path) -> list[AudioItem]:
 def read_manifest(path: Path) -> list[AudioItem]:
     """Items of a JSONL manifest; blank lines are ignored."""
     items = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -73,13 +73,23 @@ def scan_folder(folder: Path) -> list[AudioItem]:
         record: dict[str, Any] = {}
         if sidecar.is_file():
             try:
-                record = json.loads(sidecar.read_text(encoding="utf-8"))
+                record = json.loads(_read_text(sidecar))
             except json.JSONDecodeError as exc:
                 raise UsageError(f"{sidecar}: not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict):
                 raise UsageError(f"{sidecar}: a sidecar must hold a JSON object")
         items.append(_item(audio, record))
     return items
+
+
+def _read_text(path: Path) -> str:
+    """A UTF-8 text file; unreadable or non-UTF-8 content is a UsageError naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}); save the manifest as UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _item(path: Path, record: dict[str, Any]) -> AudioItem:

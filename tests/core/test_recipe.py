@@ -71,7 +71,7 @@ def test_every_error_reported_at_once_in_recipe_terms():
     assert "scheduler.name: unknown scheduler 'no_such_scheduler'; available:" in problems
     assert "sampler.top_p: Input should be less than or equal to 1" in problems
     assert "generation.duration: Input should be greater than 0" in problems
-    assert "bogus: unknown key" in problems
+    assert "unknown section 'bogus'" in problems
     assert len(info.value.problems) == 4
 
 

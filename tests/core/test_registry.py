@@ -1,5 +1,7 @@
 """The plugin manager and the registry."""
 
+import re
+
 import pytest
 from pydantic import BaseModel
 
@@ -50,11 +52,15 @@ def test_registered_component_is_built_with_validated_config(fakes):
         unregister_plugin("sched")
 
 
-def test_duplicate_name_names_both_plugins(fakes):
+def test_duplicate_name_skips_the_later_plugin_and_names_both(fakes, caplog):
+    from magnetkit.plugins import plugin_infos
+
     register_plugin(_Dup(), "dup")
     try:
-        with pytest.raises(PluginError, match="'fakes'.*'dup'|'dup'.*'fakes'"):
-            get_registry().get("codec", "fake")
+        assert get_registry().get("codec", "fake").plugin == "fakes"  # the first one keeps the name
+        assert re.search("'dup' is skipped.*'fakes'.*'dup'", caplog.text)
+        broken = {i.name: i.error for i in plugin_infos() if i.error}
+        assert "registered twice" in broken["dup"]
     finally:
         unregister_plugin("dup")
 
