@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from magnetkit.decoding import DecodeOptions
 from magnetkit.errors import ComponentNotFoundError, RecipeError
 from magnetkit.hybrid.config import HybridConfig
 from magnetkit.model.config import ModelConfig
@@ -61,6 +62,8 @@ class Recipe(BaseModel):
     sampler: Component = Field(default_factory=lambda: Component(name="top_p"))
     rescorer: Component | None = None
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    decode: DecodeOptions = Field(default_factory=DecodeOptions,
+                                  description="the decoding loop's precision and speed switches")
     hybrid: HybridConfig | None = Field(None, description="Hybrid-MAGNeT generation and training (paper §3.4)")
     data: DataConfig | None = None
     train: TrainConfig | None = None

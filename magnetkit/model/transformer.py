@@ -85,6 +85,7 @@ class Attention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim)) if bias else None
         self.out_proj = nn.Linear(dim, dim, bias=bias)
+        self.packed: nn.Module | None = None  # int8 decoding: the packed projection, quantised (`precision`)
         # audiocraft keeps nn.Linear's default init for the packed projection (its depthwise
         # init only reaches nn.Linear submodules): uniform in ±1/sqrt(fan_in).
         bound = 1 / math.sqrt(dim)
@@ -94,8 +95,11 @@ class Attention(nn.Module):
         """``x`` [B, T, D] through blocks ``first .. first+count`` (0 = q, 1 = k, 2 = v), split into heads."""
         dim = self.in_proj_weight.shape[1]
         rows = slice(first * dim, (first + count) * dim)
-        bias = None if self.in_proj_bias is None else self.in_proj_bias[rows]
-        y = F.linear(x, self.in_proj_weight[rows], bias)  # [B, T, count*D]
+        if self.packed is not None:
+            y = self.packed(x, rows)  # [B, T, count*D]
+        else:
+            bias = None if self.in_proj_bias is None else self.in_proj_bias[rows]
+            y = F.linear(x, self.in_proj_weight[rows], bias)  # [B, T, count*D]
         batch, frames, _ = y.shape
         y = y.view(batch, frames, count, self.num_heads, dim // self.num_heads)
         return list(y.permute(2, 0, 3, 1, 4).unbind(0))  # count x [B, H, T, head_dim]
