@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "Pipeline": "magnetkit.pipeline",
     "Generation": "magnetkit.pipeline",
     "add_command": "magnetkit.cli",
+    "DecodeOptions": "magnetkit.decoding",
+    "pick_batch_size": "magnetkit.batching",
 }
 
 
@@ -43,6 +45,7 @@ __all__ = [
     "CheckpointError",
     "Codec",
     "ComponentNotFoundError",
+    "DecodeOptions",
     "Condition",
     "Generation",
     "Conditioner",
@@ -61,4 +64,5 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "load",
+    "pick_batch_size",
 ]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from magnetkit.errors import UsageError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["float32", "bfloat16", "float16", "int8"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16", "int8")
@@ -25,7 +23,8 @@ class DecodeOptions(BaseModel):
     (``tests/test_speed_options.py``). ``skip_unit_guidance`` acts only at a coefficient of exactly
     1, where it returns the conditional logits that the CFG mix gives up to one rounding.
     ``precision`` other than float32 and ``compile`` change float rounding, so they are off unless
-    asked for.
+    asked for. Built directly, a bad value raises pydantic's ``ValidationError`` (a ``ValueError``);
+    from a recipe, it is one ``decode.<option>: ...`` line of the recipe's errors.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,14 +50,6 @@ class DecodeOptions(BaseModel):
     compile_freeze: bool = Field(False, description="with compile: fold the weights into the graph (inference only)")
     compile_backend: Literal["inductor", "eager", "aot_eager"] = Field(
         "inductor", description="torch.compile backend; eager traces the graph without generating code")
-
-    def __init__(self, /, **data: Any) -> None:
-        # Built directly (not from a recipe), a bad value is a usage error in one line.
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            problems = [f"{'.'.join(str(p) for p in err['loc']) or 'decode'}: {err['msg']}" for err in exc.errors()]
-            raise UsageError("decode options: " + "; ".join(problems)) from None
 
     @model_validator(mode="after")
     def _compile_settings_need_compile(self) -> DecodeOptions:
