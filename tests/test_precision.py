@@ -145,3 +145,17 @@ def test_decode_options_built_directly_refuse_bad_values():
     with pytest.raises(ValidationError, match=r"precision\n  Input should be 'float32'"):
         DecodeOptions(precision="fp8")
     assert DecodeOptions().replace(precision="int8").precision == "int8"
+
+
+def test_bfloat16_logits_stay_close_beyond_256_frames():
+    """bfloat16 rounds integers above 256: positions must come from float32 or late frames drift."""
+    config = ModelConfig(dim=64, num_heads=2, num_layers=1, cardinality=32, num_codebooks=1)
+    torch.manual_seed(0)
+    model = MagnetTransformer(config).eval()
+    codes = torch.randint(0, 32, (1, 1, 500))
+    condition = torch.randn(1, 4, 64)
+    with torch.no_grad():
+        exact = model(codes, condition, 0)[..., 300:, :]
+        prepare_model(model, "bfloat16", "cpu")
+        approx = model(codes, condition, 0)[..., 300:, :].float()
+    assert ((approx - exact).norm() / exact.norm()).item() < 0.03
