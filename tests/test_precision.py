@@ -1,4 +1,4 @@
-"""decode.precision: every precision generates, float32 stays exact, bf16/int8 agree with fp32, bad values fail clearly."""
+"""decode.precision: each precision generates, float32 stays exact, bf16/int8 agree with fp32, bad values fail."""
 
 import logging
 
@@ -159,3 +159,10 @@ def test_bfloat16_logits_stay_close_beyond_256_frames():
         prepare_model(model, "bfloat16", "cpu")
         approx = model(codes, condition, 0)[..., 300:, :].float()
     assert ((approx - exact).norm() / exact.norm()).item() < 0.03
+
+
+def test_generate_reads_decode_settings_as_overrides_not_texts():
+    from magnetkit.commands.generate import split_args
+
+    _, texts, overrides = split_args(["a tune", "decode.precision=int8", "decode.masked_only=false"], None)
+    assert texts == ["a tune"] and overrides == ["decode.precision=int8", "decode.masked_only=false"]

@@ -19,7 +19,8 @@ EXAMPLES = """examples:
 """
 
 # First segments of ``key=value`` overrides: a positional argument starting like this is one.
-_OVERRIDE = re.compile(r"^(checkpoint|model|codec|conditioner|scheduler|sampler|rescorer|generation|hybrid|data|train)"
+_OVERRIDE = re.compile(r"^(checkpoint|model|codec|conditioner|scheduler|sampler|rescorer|generation|decode|hybrid|data"
+                       r"|train)"
                        r"(\.[\w]+)*=")
 
 
