@@ -2,7 +2,8 @@
 
 Memory and speed per clip depend on the device, the model, the codec and the precision, so the
 choice is measured, not modelled: short generations (one decoding step per codebook, the
-requested duration) at batch 1, 2, 4, ... record clips per second and the peak memory each adds
+requested duration) at batch 1, 2, 4, ... record clips per second (on a CPU per CPU-second of
+this process, which a shared machine's other jobs disturb far less) and the peak memory each adds
 over the loaded pipeline. The search stops at the first batch whose memory, extrapolated from the
 last two probes, would exceed the budget, or once a doubling gains under ``min_gain`` in clips
 per second (on a CPU the transformer's matmuls are near their roof from batch 1: see
@@ -27,7 +28,7 @@ PROBE_TEXT = "a probe of memory and speed"
 
 @dataclass(frozen=True)
 class BatchProbe:
-    """One measured batch size: clips per second and the peak memory it added (bytes)."""
+    """One measured batch size: clips per second (per CPU-second on a CPU) and the peak memory it added (bytes)."""
 
     batch: int
     clips_per_second: float
@@ -97,14 +98,17 @@ def probe_batch(pipeline, batch: int, duration: float, baseline: int | None = No
     decoder = Decoder(pipeline.model, pipeline.scheduler, pipeline.sampler, options=pipeline.recipe.decode)
     generator = torch.Generator(pipeline.device).manual_seed(0)
     with PeakMemory(pipeline.device, baseline) as memory, torch.no_grad():
-        started = time.perf_counter()
+        started = time.perf_counter(), time.process_time()
         guidance = pipeline.guidance([PROBE_TEXT] * batch, None)
         codes = decoder.generate(batch, frames, steps, guidance, None, generator)
         pipeline.decode(codes)
         if pipeline.device.type == "cuda":
             torch.cuda.synchronize(pipeline.device)
-        seconds = time.perf_counter() - started
-    return BatchProbe(batch, batch / seconds, memory.added)
+        wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
+    # On a CPU, this process's CPU seconds: other jobs on a shared machine disturb them far less than
+    # wall time (with every thread busy they are the wall time times the thread count).
+    seconds = wall if pipeline.device.type == "cuda" else cpu
+    return BatchProbe(batch, batch / max(seconds, 1e-9), memory.added)
 
 
 def _rss_bytes() -> int:
