@@ -14,12 +14,14 @@ same run. Weights are random (`systems.py`); speed does not depend on them.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import gc
 import json
 import os
 import platform
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +40,10 @@ from benchmarks.measure import (
     model_gemm_shapes,
 )
 from benchmarks.systems import SIZES, build_pipeline, parameter_count
+from magnetkit.batching import probe_batch
 from magnetkit.engine import DecodeOptions, Decoder, keep_freed_memory
 from magnetkit.pipeline import Pipeline
+from magnetkit.precision import model_precision, prepare_model
 
 PROMPT = "80s electronic track with melodic synthesizers, catchy beat and groovy bass"
 GIB = 2**30
@@ -81,7 +85,7 @@ class Run:
     size: str
     batch: int
     steps: list[int]
-    precision: str  # fp32, or the autocast dtype
+    precision: str  # decode.precision: float32, bfloat16, float16, int8
     device: str  # "cpu" or "cuda"
     seconds_of_audio: float
     total: Clock
@@ -111,18 +115,32 @@ def generate_once(pipe: Pipeline, size: str, batch: int, steps: list[int], durat
     On a GPU the per-forward clocks synchronise the device, which removes the overlap of host and
     device work; the latency there comes from a second generation without them.
     """
-    decoder = TimedDecoder(pipe.model, pipe.scheduler, pipe.sampler, None, None, options)
+    model = model_at(pipe, options.precision)
+    decoder = TimedDecoder(model, pipe.scheduler, pipe.sampler, None, None, options)
     run = timed_generation(pipe, decoder, batch, steps, duration, seed, cfg)
     config = pipe.model.config
     length = run.pop("condition_length")
     flops = sum(forward_flops(config, shape, length) for shape in decoder.forwards)
     flops += cross_cache_flops(config, decoder.cache_rows, length)
     if pipe.device.type == "cuda":
-        plain = Decoder(pipe.model, pipe.scheduler, pipe.sampler, None, None, options)
+        plain = Decoder(model, pipe.scheduler, pipe.sampler, None, None, options)
         run["total"] = timed_generation(pipe, plain, batch, steps, duration, seed, cfg)["total"]
-    precision = options.autocast or "fp32"
-    return Run(label, size, batch, list(steps), precision, pipe.device.type, transformer=decoder.transformer_clock,
+    return Run(label, size, batch, list(steps), options.precision, pipe.device.type,
+               transformer=decoder.transformer_clock,
                flops=flops, **run)
+
+
+_CONVERTED: dict[tuple[int, str], torch.nn.Module] = {}
+
+
+def model_at(pipe: Pipeline, precision: str) -> torch.nn.Module:
+    """The pipeline's float32 transformer, or a converted copy of it (made once per precision)."""
+    if precision == model_precision(pipe.model):
+        return pipe.model
+    key = (id(pipe.model), precision)
+    if key not in _CONVERTED:
+        _CONVERTED[key] = prepare_model(copy.deepcopy(pipe.model), precision, pipe.device)
+    return _CONVERTED[key]
 
 
 def timed_generation(pipe: Pipeline, decoder: Decoder, batch: int, steps: list[int], duration: float, seed: int,
@@ -156,12 +174,12 @@ def option_variants(device: torch.device, compile_on_cpu: bool) -> list[tuple[st
     default = DecodeOptions()
     variants = [
         ("default (all on)", default),
-        ("cross_cache off", dataclasses.replace(default, cross_cache=False)),
-        ("stage_only off", dataclasses.replace(default, stage_only=False)),
-        ("blocked_attention off", dataclasses.replace(default, blocked_attention=False)),
-        ("check_every_step on", dataclasses.replace(default, check_every_step=True)),
-        ("masked_only off", dataclasses.replace(default, masked_only=False)),
-        ("cpu_kernels off", dataclasses.replace(default, cpu_kernels=False)),
+        ("cross_cache off", default.replace(cross_cache=False)),
+        ("stage_only off", default.replace(stage_only=False)),
+        ("blocked_attention off", default.replace(blocked_attention=False)),
+        ("check_every_step on", default.replace(check_every_step=True)),
+        ("masked_only off", default.replace(masked_only=False)),
+        ("cpu_kernels off", default.replace(cpu_kernels=False)),
         ("all off", DecodeOptions(cross_cache=False, stage_only=False, skip_unit_guidance=False,
                                   blocked_attention=False, check_every_step=True, masked_only=False,
                                   cpu_kernels=False)),
@@ -169,15 +187,11 @@ def option_variants(device: torch.device, compile_on_cpu: bool) -> list[tuple[st
     if device.type != "cpu":  # a CPU-only switch
         variants = [variant for variant in variants if variant[0] != "cpu_kernels off"]
     if device.type == "cuda":
-        variants += [("autocast bf16", dataclasses.replace(default, autocast="bf16")),
-                     ("autocast fp16", dataclasses.replace(default, autocast="fp16")),
-                     ("compile", dataclasses.replace(default, compile=True)),
-                     ("compile + cuda_graphs", dataclasses.replace(default, compile=True, cuda_graphs=True)),
-                     ("bf16 + compile + cuda_graphs",
-                      dataclasses.replace(default, autocast="bf16", compile=True, cuda_graphs=True))]
+        variants += [("compile", default.replace(compile=True)),
+                     ("compile + cuda_graphs", default.replace(compile=True, cuda_graphs=True))]
     elif compile_on_cpu:
-        variants += [("compile", dataclasses.replace(default, compile=True)),
-                     ("compile + frozen weights", dataclasses.replace(default, compile=True, compile_freeze=True))]
+        variants += [("compile", default.replace(compile=True)),
+                     ("compile + frozen weights", default.replace(compile=True, compile_freeze=True))]
     return variants
 
 
@@ -214,7 +228,7 @@ def sampling_table(args: argparse.Namespace, device: torch.device) -> list[Run]:
 
     no_kernels = DecodeOptions(cpu_kernels=False)
     rows = [("audiocraft_stream (sort + multinomial)", top_p(audiocraft_stream=True), DecodeOptions()),
-            ("sorting draw, masked_only off", top_p(cpu_kernel=False), dataclasses.replace(no_kernels, masked_only=False)),
+            ("sorting draw, masked_only off", top_p(cpu_kernel=False), no_kernels.replace(masked_only=False)),
             ("sorting draw, masked_only on", top_p(cpu_kernel=False), no_kernels),
             ("sorting draw, masked_only + cpu_kernels", top_p(cpu_kernel=False), DecodeOptions()),
             ("loop draw, masked_only off", pipe.sampler, DecodeOptions(masked_only=False)),
@@ -259,6 +273,56 @@ def options_tables(args: argparse.Namespace, device: torch.device,
         print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
     split = len(variants) + len(memory)
     return runs[:split], runs[split:]
+
+
+def precision_table(args: argparse.Namespace, device: torch.device, parameters: dict[str, int]) -> list[Run]:
+    """decode.precision side by side (with and without torch.compile if asked) at each batch, greedy.
+
+    Every row decodes the same text from the same weights; the first row (float32, batch 1) is the
+    reference of the speed-up and token-agreement columns.
+    """
+    pipe = build_pipeline(SIZES[args.compare_size], str(device), sampler="greedy")
+    parameters[args.compare_size] = parameter_count(pipe.model)
+    # Eager rows first, compiled rows last: ``--time-budget`` drops what does not fit, compiling first.
+    rows = [(compiled, batch, precision) for compiled in ([False, True] if args.precision_compile else [False])
+            for batch in args.precision_batches for precision in args.precisions]
+    runs, started = [], time.perf_counter()
+    for compiled, batch, precision in rows:
+        if args.time_budget and time.perf_counter() - started > args.time_budget:
+            print(f"  time budget of {args.time_budget:g} s spent: rows from "
+                  f"'{precision}{' + compile' if compiled else ''} x{batch}' on skipped", file=sys.stderr, flush=True)
+            break
+        options = DecodeOptions(precision=precision, compile=compiled)
+        label = f"{precision}{' + compile' if compiled else ''} x{batch}"
+        # Every row warms up: a converted copy's first calls pay for its allocations (and compiling).
+        warm_up(pipe, args.compare_size, batch, args.duration, options)
+        runs.append(best_of(args.repeats, pipe, args.compare_size, batch, args.compare_steps, args.duration,
+                            options, args.seed, label))
+        print(format_run_line(runs[-1]), file=sys.stderr, flush=True)
+    _CONVERTED.clear()
+    return runs
+
+
+def batch_curve(args: argparse.Namespace, device: torch.device) -> list[str]:
+    """Clips per second against batch size (default options), with the probes `pick_batch_size` uses."""
+    pipe = build_pipeline(SIZES[args.curve_size], str(device), sampler="top_p")
+    lines = [f"## Batch throughput ({args.curve_size}, top_p, steps {','.join(map(str, args.steps))}, "
+             f"{args.duration:g} s clips)", "",
+             "| batch | latency s | CPU s | clips/s | clips per CPU-s | loop % transformer | peak mem GiB (+gen) "
+             "| probe clips/s (1 step/stage) | probe +GiB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    warm_up(pipe, args.curve_size, 1, args.duration, DecodeOptions())
+    for batch in args.curve_batches:
+        run = best_of(args.repeats, pipe, args.curve_size, batch, args.steps, args.duration, DecodeOptions(),
+                      args.seed, f"{args.curve_size} x{batch}")
+        print(format_run_line(run), file=sys.stderr, flush=True)
+        probe = probe_batch(pipe, batch, args.duration)
+        part = run.part_seconds
+        lines.append(f"| {batch} | {run.total.wall:.2f} | {run.total.cpu:.2f} | {batch / run.total.wall:.2f} "
+                     f"| {batch / run.total.cpu:.2f} | {100 * part(run.transformer) / part(run.loop):.1f} "
+                     f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) | {probe.clips_per_second:.2f} "
+                     f"| {probe.added_bytes / GIB:.2f} |")
+    return lines + [""]
 
 
 def warm_up(pipe: Pipeline, name: str, batch: int, duration: float, options: DecodeOptions) -> None:
@@ -323,16 +387,26 @@ def runs_table(runs: list[Run], peaks: dict[str, MatmulPeak], title: str, refere
                f"| {100 * run.flops / run.loop.wall / wall:.1f} | {100 * run.flops / run.loop.cpu / cpu:.1f} "
                f"| {run.peak_bytes / GIB:.2f} (+{run.added_bytes / GIB:.2f}) |")
         if reference is not None:
-            same = torch.equal(run.codes, reference.codes) if run.codes.shape == reference.codes.shape else False
             row += f" {reference.loop.wall / run.loop.wall:.2f}x | {reference.loop.cpu / run.loop.cpu:.2f}x |"
-            row += f" {'yes' if same else 'no'} |" if compare_codes else ""
+            row += f" {same_codes(run, reference)} |" if compare_codes else ""
         lines.append(row)
     return lines + [""]
 
 
+def same_codes(run: Run, reference: Run) -> str:
+    """'yes', or 'no' with the share of tokens equal to the reference's (its first rows, if the batch differs)."""
+    rows = min(run.codes.shape[0], reference.codes.shape[0])
+    ours, theirs = run.codes[:rows], reference.codes[:rows]
+    if ours.shape != theirs.shape:
+        return "no"
+    if torch.equal(ours, theirs) and run.codes.shape == reference.codes.shape:
+        return "yes"
+    return f"{100 * (ours == theirs).float().mean().item():.1f}% equal"
+
+
 def to_json(run: Run) -> dict:
     """A run as plain data."""
-    return {"label": run.label, "size": run.size, "batch": run.batch, "steps": run.steps,
+    return {"label": run.label, "size": run.size, "batch": run.batch, "steps": run.steps, "precision": run.precision,
             "seconds_of_audio": run.seconds_of_audio, "latency_s": run.total.wall, "cpu_s": run.total.cpu,
             "rtf": run.rtf, "conditioner_s": run.conditioner.wall, "transformer_s": run.transformer.wall,
             "codec_s": run.codec.wall, "loop_s": run.loop.wall, "conditioner_cpu_s": run.conditioner.cpu,
@@ -362,11 +436,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sampling-size", default="tiny", help="size of the sampling table")
     parser.add_argument("--sampling-batch", type=int, default=1, help="batch of the sampling table")
     parser.add_argument("--no-main", action="store_true", help="skip the sizes x batches table")
+    parser.add_argument("--no-precision", action="store_true", help="skip the decode.precision table")
+    parser.add_argument("--precisions", default=None,
+                        help="comma list of decode.precision rows (default: float32,bfloat16,int8 on CPU, "
+                             "float32,bfloat16,float16 on CUDA)")
+    parser.add_argument("--precision-batches", default="1", help="batch sizes of the precision table")
+    parser.add_argument("--precision-compile", action="store_true",
+                        help="each precision also with torch.compile (slow to compile on CPU)")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="seconds for the precision table; the rows after it is spent are skipped")
+    parser.add_argument("--curve", action="store_true", help="clips/s against batch size (default options)")
+    parser.add_argument("--curve-size", default="tiny", help="size of the batch-throughput curve")
+    parser.add_argument("--curve-batches", default="1,2,4,8,16,32", help="batch sizes of the curve")
     parser.add_argument("--compile", action="store_true", help="also compare torch.compile on CPU (slow to compile)")
     parser.add_argument("--variants", default=None,
                         help="comma list of option rows to run (labels as printed; 'cfg 1' for the CFG pair)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per row; the fastest is reported")
     parser.add_argument("--matmul-repeats", type=int, default=5, help="timed repeats per matmul shape")
+    parser.add_argument("--peak-squares", default="1024,2048,4096", help="square GEMM sizes of the matmul peak")
+    parser.add_argument("--peak-size", default="small", help="the size whose GEMM shapes join the matmul peak")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="call magnetkit.engine.keep_freed_memory() first (glibc keeps freed memory; CPU)")
@@ -379,11 +467,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes.split(",")
     args.batches, args.steps, args.compare_steps = ints(args.batches), ints(args.steps), ints(args.compare_steps)
     args.variants = None if args.variants is None else args.variants.split(",")
+    args.precision_batches, args.curve_batches = ints(args.precision_batches), ints(args.curve_batches)
+    args.peak_squares = tuple(ints(args.peak_squares))
+    default_precisions = "float32,bfloat16,float16" if args.device.startswith("cuda") else "float32,bfloat16,int8"
+    args.precisions = (args.precisions or default_precisions).split(",")
     args.batches_of = {}
     if args.quick:
         args.sizes, args.batches_of = ["tiny", "small"], {"tiny": [1, 4, 16], "small": [1]}
         args.compare_size, args.compare_batch, args.compare_steps = "small", 1, [2, 1, 1, 1]
-    unknown = [name for name in args.sizes + [args.compare_size, args.sampling_size] if name not in SIZES]
+    unknown = [name for name in args.sizes + [args.compare_size, args.sampling_size, args.curve_size, args.peak_size]
+               if name not in SIZES]
     if unknown:
         parser.error(f"unknown size(s) {', '.join(unknown)}; choose from {', '.join(SIZES)}")
     return args
@@ -399,11 +492,15 @@ def main(argv: list[str] | None = None) -> int:
         keep_freed_memory()
     device = torch.device(args.device)
     print("measuring matmul throughput ...", file=sys.stderr, flush=True)
-    shapes = model_gemm_shapes(SIZES["small"].model, 2 * 498)
+    shapes = model_gemm_shapes(SIZES[args.peak_size].model, 2 * 498)
     dtypes = {"fp32": torch.float32}
-    if device.type == "cuda":  # autocast rows are set against their own precision's peak
-        dtypes.update(bf16=torch.bfloat16, fp16=torch.float16)
-    peaks = {name: matmul_peak(device, dtype, shapes, args.matmul_repeats) for name, dtype in dtypes.items()}
+    # Low-precision rows are set against their own precision's peak (int8 rows: against fp32's).
+    if not args.no_precision and "bfloat16" in args.precisions:
+        dtypes["bfloat16"] = torch.bfloat16
+    if device.type == "cuda":
+        dtypes.update(bfloat16=torch.bfloat16, float16=torch.float16)
+    peaks = {name: matmul_peak(device, dtype, shapes, args.matmul_repeats, args.peak_squares)
+             for name, dtype in dtypes.items()}
     lines: list[str] = []
     parameters: dict[str, int] = {}
     runs = [] if args.no_main else main_table(args, device, parameters)
@@ -413,6 +510,13 @@ def main(argv: list[str] | None = None) -> int:
     if sampling:
         setting = f"{args.sampling_size}, batch {args.sampling_batch}, steps {','.join(map(str, args.steps))}"
         lines += runs_table(sampling, peaks, f"Sampling ({setting})", reference=sampling[0], compare_codes=False)
+    precision = [] if args.no_precision else precision_table(args, device, parameters)
+    if precision:
+        setting = (f"{args.compare_size}, greedy, steps {','.join(map(str, args.compare_steps))}; "
+                   "'% of peak' against each precision's own matmul peak, int8 against fp32's")
+        lines += runs_table(precision, peaks, f"Precision ({setting})", reference=precision[0])
+    if args.curve:
+        lines += batch_curve(args, device)
     compare: list[Run] = []
     if not args.no_compare:
         compare, unit = options_tables(args, device, parameters)
@@ -427,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     # cores would flatter every '% of peak' above.
     print("measuring matmul throughput again ...", file=sys.stderr, flush=True)
     for name, dtype in dtypes.items():
-        peaks[name] = best_peak(peaks[name], matmul_peak(device, dtype, shapes, args.matmul_repeats))
+        peaks[name] = best_peak(peaks[name], matmul_peak(device, dtype, shapes, args.matmul_repeats, args.peak_squares))
     lines = machine_section(device, peaks, torch.get_num_threads(), args.matmul_repeats) + lines
     lines += ["## Systems", ""] + [f"- **{name}**: {SIZES[name].note}; {count / 1e6:.1f}M transformer parameters"
                                    for name, count in parameters.items()]
@@ -439,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"peak_flops": {name: peak.best.flops_per_s for name, peak in peaks.items()},
                        "peak_flops_per_cpu_s": peaks["fp32"].per_cpu_s, "threads": torch.get_num_threads(),
                        "runs": [to_json(r) for r in runs], "sampling": [to_json(r) for r in sampling],
-                       "options": [to_json(r) for r in compare]}, out, indent=1)
+                       "options": [to_json(r) for r in compare],
+                       "precision": [to_json(r) for r in precision]}, out, indent=1)
     return 0
 
 

@@ -207,10 +207,10 @@ def measure_matmul(shape: tuple[int, int, int], device: torch.device, dtype: tor
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, model_shapes: list[tuple[int, int, int]],
-                repeats: int = 5) -> MatmulPeak:
+                repeats: int = 5, squares: tuple[int, ...] = (1024, 2048, 4096)) -> MatmulPeak:
     """The best throughput over square GEMMs (1024, 2048, 4096) and the model's own GEMM shapes."""
     peak = MatmulPeak(dtype)
-    squares = [(s, s, s) for s in (1024, 2048, 4096)]
+    squares = [(s, s, s) for s in squares]
     for shape in squares + model_shapes:
         peak.results.append(measure_matmul(shape, device, dtype, repeats))
     return peak

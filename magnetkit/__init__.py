@@ -68,6 +68,8 @@ _LAZY: dict[str, str] = {
     "undelay": "magnetkit.hybrid.pattern",
     "teacher_forcing_inputs": "magnetkit.hybrid.pattern",
     "token_space_problems": "magnetkit.hybrid.autoregressive",
+    "DecodeOptions": "magnetkit.decoding",
+    "pick_batch_size": "magnetkit.batching",
 }
 
 
@@ -90,6 +92,7 @@ __all__ = [
     "Condition",
     "Conditioner",
     "CrossCache",
+    "DecodeOptions",
     "DecodingModel",
     "DrawingConfig",
     "Embedder",
@@ -132,6 +135,7 @@ __all__ = [
     "local_path",
     "looks_like_hub_id",
     "num_spans_table",
+    "pick_batch_size",
     "read_audio",
     "read_items",
     "recipe_dirs",

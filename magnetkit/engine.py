@@ -5,25 +5,24 @@ to re-mask, the transformer predicts every position, classifier-free guidance mi
 conditional and null predictions (annealed with the mask rate), the sampler chooses tokens and
 their confidences, an optional rescorer re-weights those confidences (paper Eq. 5).
 Arithmetic follows audiocraft's ``MagnetLMModel._generate_stage`` so greedy decoding matches it
-exactly. `DecodeOptions` holds the speed switches; ``benchmarks/bench_generation.py`` measures
-each one on and off.
+exactly. `DecodeOptions` (the recipe's ``decode`` section, `magnetkit.decoding`) holds the
+precision and speed switches; ``benchmarks/generation.py`` measures each one on and off.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from magnetkit.decoding import DecodeOptions
 from magnetkit.errors import NonFiniteError, PluginError, UsageError
 from magnetkit.interfaces import DecodingModel, MaskingScheduler, Rescorer, Sampler, missing_members
-from magnetkit.model.transformer import BLOCKED_ATTENTION
 from magnetkit.sampling import CHUNK_ENTRIES
+from magnetkit.precision import prepare_model
 
 KEEP_SCORE = -1e4  # score of a unit that must never be re-masked (fixed, or given)
 
@@ -150,40 +149,6 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
-# ----------------------------------------------------------------------------- speed options
-@dataclass(frozen=True)
-class DecodeOptions:
-    """Speed switches of the decoding loop, each measured on and off by ``benchmarks/``.
-
-    The defaults are the fastest settings that keep greedy generations identical to audiocraft's
-    (``tests/test_speed_options.py``). ``skip_unit_guidance`` acts only at a coefficient of exactly
-    1, where it returns the conditional logits that the CFG mix gives up to one rounding.
-    ``autocast`` and ``compile`` change float rounding, so they are off unless asked for.
-    """
-
-    cross_cache: bool = True  # the condition's cross-attention keys/values once per generation
-    stage_only: bool = True  # compute only the decoded stage's output head
-    skip_unit_guidance: bool = True  # a CFG coefficient of exactly 1 needs only the conditional rows
-    blocked_attention: bool = BLOCKED_ATTENTION  # stages > 0: restricted attention block by block, not a [T, T] mask
-    check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
-    # Guide and sample only the positions being generated, for samplers whose ``positionwise`` is True.
-    # None: on CPU only (on a GPU the data-dependent number of positions costs a host sync per step).
-    masked_only: bool | None = None
-    # With masked_only on a CPU: select and CFG-mix the positions in one numba loop (`kernels`; same values).
-    cpu_kernels: bool = True
-    autocast: Literal["bf16", "fp16"] | None = None  # the transformer under torch.autocast (for GPUs)
-    compile: bool = False  # torch.compile the transformer; the first generation pays for compiling
-    cuda_graphs: bool = False  # with compile: replay CUDA graphs (torch.compile's "reduce-overhead")
-    compile_freeze: bool = False  # with compile: fold the weights into the graph (inference only)
-    compile_backend: str = "inductor"  # "eager" traces the graph without generating code
-
-    def __post_init__(self) -> None:
-        if self.autocast not in (None, "bf16", "fp16"):
-            raise UsageError(f"autocast must be None, 'bf16' or 'fp16', got {self.autocast!r}")
-        if (self.cuda_graphs or self.compile_freeze) and not self.compile:
-            raise UsageError("cuda_graphs and compile_freeze need compile=True: they are torch.compile settings")
-
-
 @dataclass(frozen=True)
 class StepPlan:
     """The host-side numbers of one decoding step, worked out before its stage starts."""
@@ -250,6 +215,9 @@ class Decoder:
             raise UsageError(f"decoding_steps has {len(steps)} entries; the model has "
                              f"{config.num_codebooks} codebooks")
         self.sampler.check_stages(config.num_codebooks)
+        if self.options.precision != "float32":
+            # Converted in place once (a no-op after the first generation, or when the pipeline did it).
+            prepare_model(self.model, self.options.precision, device)
         T = self.scheduler.usable_frames(num_frames)
         codes, known = self._initial_codes(batch, T, known, device)
         start_scores = initial_scores(None if known is None else known.frames, batch, T,
@@ -371,8 +339,7 @@ class Decoder:
         """The condition's cross-attention keys/values for the whole generation (None when switched off)."""
         if not self.options.cross_cache:
             return None
-        with self._autocast(condition.device):
-            return self.model.cross_attention_cache(condition)
+        return self.model.cross_attention_cache(condition)
 
     def transformer_logits(self, codes: torch.Tensor, stage: int, condition: torch.Tensor,
                            cross_cache: list | None) -> torch.Tensor:
@@ -381,11 +348,10 @@ class Decoder:
         The decoder's only call into the transformer (benchmarks time it by overriding this).
         """
         stage_only = self.options.stage_only
-        with self._autocast(codes.device):
-            logits = self._transformer()(codes, None if cross_cache is not None else condition, stage,
-                                         stage_only=stage_only, cross_cache=cross_cache,
-                                         blocked_attention=self.options.blocked_attention,
-                                         check_values=self.options.check_every_step)
+        logits = self._transformer()(codes, None if cross_cache is not None else condition, stage,
+                                     stage_only=stage_only, cross_cache=cross_cache,
+                                     blocked_attention=self.options.blocked_attention,
+                                     check_values=self.options.check_every_step)
         return (logits[:, 0] if stage_only else logits[:, stage]).float()
 
     def _transformer(self) -> Callable[..., torch.Tensor]:
@@ -398,9 +364,3 @@ class Decoder:
             self._compiled = torch.compile(self.model, backend=self.options.compile_backend, options=settings or None)
         return self._compiled
 
-    def _autocast(self, device: torch.device) -> AbstractContextManager:
-        """torch.autocast at the requested precision, or nothing."""
-        if self.options.autocast is None:
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.options.autocast == "bf16" else torch.float16
-        return torch.autocast(device.type, dtype=dtype)

@@ -13,6 +13,7 @@ from magnetkit import guards
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
 from magnetkit.errors import AudioError, RecipeError, UsageError
 from magnetkit.model.transformer import MagnetTransformer
+from magnetkit.precision import prepare_model
 from magnetkit.recipe import Recipe
 
 
@@ -40,7 +41,8 @@ class Pipeline:
 
         self.recipe = recipe
         self.device = guards.resolve_device(device)
-        self.model = model.to(self.device).eval()
+        # decode.precision converts the transformer once, here (the codec and conditioner stay float32).
+        self.model = prepare_model(model.to(self.device).eval(), recipe.decode.precision, self.device)
         self.conditioner = conditioner.to(self.device).eval() if hasattr(conditioner, "to") else conditioner
         self.codec = codec.to(self.device) if isinstance(codec, torch.nn.Module) else codec
         self.scheduler = build_component(recipe, "scheduler")
@@ -225,7 +227,8 @@ class Pipeline:
         guidance = self.guidance(texts, negative)
         windows = num_windows(frames, self.window_frames, self.overlap_frames)
         with ProgressBar(self._show_progress(progress), sum(generation.decoding_steps) * windows, callback) as bar:
-            decoder = Decoder(self.model, self.scheduler, self.sampler, self.rescorer, bar.step)
+            decoder = Decoder(self.model, self.scheduler, self.sampler, self.rescorer, bar.step,
+                              options=self.recipe.decode)
             codes = self._decode_windows(decoder, len(texts), frames, guidance, known, generator)
         audio = self.decode(codes)
         return Generation(audio.cpu(), codes.cpu(), self.sample_rate, time.perf_counter() - started)

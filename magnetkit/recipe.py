@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 
+from magnetkit.decoding import DecodeOptions
 from magnetkit.errors import ComponentNotFoundError, RecipeError
 from magnetkit.hybrid.config import HybridConfig
 from magnetkit.model.config import ModelConfig
@@ -82,6 +83,8 @@ class Recipe(BaseModel):
     rescorer: Component | None = None
     embedder: Component | None = Field(None, description="evaluation embedder (`magnetkit eval`, sweeps); generation ignores it")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    decode: DecodeOptions = Field(default_factory=DecodeOptions,
+                                  description="the decoding loop's precision and speed switches")
     hybrid: HybridConfig | None = Field(None, description="Hybrid-MAGNeT generation and training (paper §3.4)")
     data: DataConfig | None = None
     train: TrainConfig | None = None

@@ -16,12 +16,14 @@ Parameter names follow audiocraft's ``MagnetLMModel`` so checkpoints map one to 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from magnetkit.decoding import DecodeOptions
 from magnetkit.errors import UsageError
 from magnetkit.interfaces import CrossCache  # per layer: cross-attention keys and values, each [B, H, L, head_dim]
 from magnetkit.model.config import ModelConfig
@@ -30,9 +32,9 @@ from magnetkit.model.config import ModelConfig
 # keys instead of all T: at T = 498, context 5, one layer's attention costs ~3x less CPU time
 # than SDPA with a [T, T] mask (blocks of 16 to 64 measured within 25% of each other).
 ATTENTION_BLOCK = 32
-# Whether restricted attention is computed block by block by default (same maths, less work); the
-# one default of the transformer's keyword and of `magnetkit.engine.DecodeOptions.blocked_attention`.
-BLOCKED_ATTENTION = True
+# Whether restricted attention is computed block by block by default (same maths, less work): the
+# transformer keyword's default, read from its one home, the recipe's decode section.
+BLOCKED_ATTENTION: bool = DecodeOptions.model_fields["blocked_attention"].default
 
 
 # ------------------------------------------------------------------------ positions and masks
@@ -57,6 +59,7 @@ def restricted_context_mask(num_frames: int, context: int, device: torch.device 
     return (frames[:, None] - frames[None, :]).abs() <= context
 
 
+@functools.lru_cache(maxsize=32)
 def restricted_context_blocks(num_frames: int, context: int, block: int,
                               device: torch.device | str = "cpu") -> torch.Tensor:
     """Boolean [N, block, block + 2*context]: `restricted_context_mask` cut into query blocks.
@@ -64,7 +67,8 @@ def restricted_context_blocks(num_frames: int, context: int, block: int,
     Block n holds queries [n*block, (n+1)*block) and the keys [n*block - context,
     (n+1)*block + context) around them. Keys outside [0, T) are padding and never attended;
     queries past T are padding too and attend every key, so that no row is fully masked (a fully
-    masked row would be NaN); their outputs are dropped.
+    masked row would be NaN); their outputs are dropped. Cached (read-only): every layer of every
+    forward at a length asks for the same mask, and building it took ~2% of the tiny model's loop.
     """
     num_blocks = -(-num_frames // block)
     query = torch.arange(num_blocks * block, device=device).view(num_blocks, block, 1)
@@ -86,6 +90,7 @@ class Attention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim)) if bias else None
         self.out_proj = nn.Linear(dim, dim, bias=bias)
+        self.packed: nn.Module | None = None  # int8 decoding: the packed projection, quantised (`precision`)
         # audiocraft keeps nn.Linear's default init for the packed projection (its depthwise
         # init only reaches nn.Linear submodules): uniform in ±1/sqrt(fan_in).
         bound = 1 / math.sqrt(dim)
@@ -95,8 +100,11 @@ class Attention(nn.Module):
         """``x`` [B, T, D] through blocks ``first .. first+count`` (0 = q, 1 = k, 2 = v), split into heads."""
         dim = self.in_proj_weight.shape[1]
         rows = slice(first * dim, (first + count) * dim)
-        bias = None if self.in_proj_bias is None else self.in_proj_bias[rows]
-        y = F.linear(x, self.in_proj_weight[rows], bias)  # [B, T, count*D]
+        if self.packed is not None:
+            y = self.packed(x, rows)  # [B, T, count*D]
+        else:
+            bias = None if self.in_proj_bias is None else self.in_proj_bias[rows]
+            y = F.linear(x, self.in_proj_weight[rows], bias)  # [B, T, count*D]
         batch, frames, _ = y.shape
         y = y.view(batch, frames, count, self.num_heads, dim // self.num_heads)
         return list(y.permute(2, 0, 3, 1, 4).unbind(0))  # count x [B, H, T, head_dim]
@@ -276,7 +284,10 @@ class MagnetTransformer(nn.Module):
         for k in range(1, num_codebooks):
             x = x + self.emb[k](codes[:, k])
         # audiocraft's positional_scale is 1.0 for every MAGNeT recipe.
-        x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device, dtype=x.dtype)
+        # bfloat16 holds integers exactly only up to 256: its positions (and phases) come from float32.
+        position_dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
+        x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device,
+                              dtype=position_dtype).to(x.dtype)
 
         # -- transformer layers ---------------------------------------------------------------
         blocked = self._blocked_context(stage, frames, causal_prefix) if blocked_attention else None

@@ -66,7 +66,8 @@ def test_the_benchmark_runs_end_to_end(capsys):
     rows = ("default (all on),cross_cache off,stage_only off,blocked_attention off,check_every_step on,"
             "masked_only off,cpu_kernels off,all off,cfg 1")
     code = main(["--sizes", "tiny", "--batches", "1", "--steps", "1,1,1,1", "--duration", "1",
-                 "--compare-size", "tiny", "--compare-steps", "1,1,1,1", "--matmul-repeats", "1", "--variants", rows])
+                 "--compare-size", "tiny", "--compare-steps", "1,1,1,1", "--matmul-repeats", "1", "--variants", rows,
+                 "--no-precision"])
     out = capsys.readouterr().out
     assert code == 0
     assert "| tiny x1 | 1,1,1,1 |" in out and "| all off |" in out and "cfg 1, skip_unit_guidance on" in out
