@@ -185,7 +185,7 @@ class Pipeline:
         if fixed:
             raise RecipeError([f"{key}: cannot change on a loaded model (only {', '.join(SETTINGS_SECTIONS)} "
                                "settings can); load it again with this override" for key in fixed])
-        recipe = validate_recipe(apply_overrides(self.recipe.to_dict(), overrides))
+        recipe = validate_recipe(apply_overrides(self.recipe.to_dict(), overrides), overrides=overrides)
         check_compatible(recipe, self.model, self.codec)
         other = copy.copy(self)
         other.recipe = recipe

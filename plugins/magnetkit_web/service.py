@@ -115,9 +115,18 @@ class Settings:
     cfg_min: float = 1.0
     decoding_steps: str = ""  # "40, 10, 10, 10"; empty: the recipe's
 
-    def overrides(self) -> list[str]:
-        """The sampler and guidance settings as recipe overrides (`Pipeline.with_overrides`)."""
-        out = [f"sampler.name={self.sampler}", f"sampler.temperature={self.temperature}",
+    def overrides(self, stage_temperatures: list[float] | None = None) -> list[str]:
+        """The sampler and guidance settings as recipe overrides (`Pipeline.with_overrides`).
+
+        ``stage_temperatures``: the loaded recipe's per-stage temperatures, if it has them. They
+        overrule ``sampler.temperature``, so the page's Temperature then sets the first stage's
+        entry and keeps the others (the embedded default model's near-greedy residual stages).
+        """
+        if stage_temperatures:
+            temperature = f"sampler.stage_temperatures={[self.temperature, *stage_temperatures[1:]]}"
+        else:
+            temperature = f"sampler.temperature={self.temperature}"
+        out = [f"sampler.name={self.sampler}", temperature,
                f"generation.cfg_max={self.cfg_max}", f"generation.cfg_min={self.cfg_min}"]
         if self.sampler == "top_p":
             out.append(f"sampler.top_p={self.top_p}")
@@ -150,7 +159,8 @@ def settings_of(pipeline: Any) -> dict[str, Any]:
     recipe = pipeline.recipe
     sampler = recipe.sampler.config
     return {"duration": recipe.generation.duration, "sampler": recipe.sampler.name,
-            "temperature": getattr(sampler, "temperature", 1.0), "top_p": getattr(sampler, "top_p", 0.9),
+            "temperature": (getattr(sampler, "stage_temperatures", None) or [getattr(sampler, "temperature", 1.0)])[0],
+            "top_p": getattr(sampler, "top_p", 0.9),
             "top_k": getattr(sampler, "top_k", 250), "cfg_max": recipe.generation.cfg_max,
             "cfg_min": recipe.generation.cfg_min,
             "decoding_steps": ", ".join(str(s) for s in recipe.generation.decoding_steps)}
@@ -196,7 +206,9 @@ def generate(cache: ModelCache, settings: Settings, out_dir: Path, progress: Pro
     if text is None and settings.mode == MODES[0]:
         raise UsageError("type a prompt (a description of the sound) first")
     seed = None if settings.seed is None or settings.seed < 0 else _integer(settings.seed, "Seed")
-    pipeline = cache.get(settings.model).with_overrides(settings.overrides())
+    loaded = cache.get(settings.model)
+    stage_temperatures = getattr(loaded.recipe.sampler.config, "stage_temperatures", None)
+    pipeline = loaded.with_overrides(settings.overrides(stage_temperatures))
     kwargs = dict(negative=(settings.negative or "").strip() or None, seed=seed, progress=False, callback=progress)
     texts = [text] * samples
     if settings.mode == MODES[0]:

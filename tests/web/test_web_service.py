@@ -45,6 +45,20 @@ def test_overrides_carry_only_the_chosen_samplers_parameters():
         Settings(prompt="x", sampler="top_k", top_k=2.5).overrides()
 
 
+def test_temperature_sets_the_first_stage_when_the_recipe_has_stage_temperatures(cache, tmp_path):
+    # The default model's recipe sets stage_temperatures, which overrule sampler.temperature:
+    # the page's Temperature must then change the first stage's entry, not be silently ignored.
+    shipped = cache.get(None).recipe.sampler.config.stage_temperatures
+    assert shipped, "the embedded default model is expected to ship per-stage temperatures"
+    assert service.settings_of(cache.get(None))["temperature"] == shipped[0]
+    overrides = settings(temperature=2.5).overrides(shipped)
+    assert f"sampler.stage_temperatures={[2.5, *shipped[1:]]}" in overrides
+    assert not any(o.startswith("sampler.temperature=") for o in overrides)
+    cold = np.load(service.generate(cache, settings(temperature=0.2), tmp_path / "cold").codes)
+    hot = np.load(service.generate(cache, settings(temperature=3.0), tmp_path / "hot").codes)
+    assert not np.array_equal(cold, hot)
+
+
 def test_page_values_become_settings_and_an_empty_number_is_a_readable_error():
     page = {"prompt": "x", "model": None, "negative": None, "duration": 2, "samples": 2.0, "seed": 5,
             "mode": MODES[0], "audio_prompt": None, "infill_start": 0, "infill_end": 1, "sampler": "top_k",
@@ -134,7 +148,7 @@ def test_continuation_keeps_the_audio_prompt_and_infill_keeps_the_outside(cache,
     ({"mode": "sideways"}, "unknown mode 'sideways'"),
     ({"mode": MODES[1]}, "need an Audio prompt"),
     ({"duration": 0}, "duration must be > 0"),
-    ({"temperature": 0}, "sampler.temperature: Input should be greater than 0"),
+    ({"temperature": 0}, "sampler.stage_temperatures: .*needs one positive temperature"),
     ({"decoding_steps": "4, 2"}, "generation.decoding_steps: 2 entries, but the model has 4 codebooks"),
     ({"sampler": "no_such_sampler"}, "sampler.name: unknown sampler 'no_such_sampler'"),
     ({"model": "no-such-recipe"}, "no recipe file or shipped recipe named 'no-such-recipe'"),
