@@ -16,11 +16,15 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from magnetkit.engine import Decoder
 from magnetkit.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from magnetkit.pipeline import Pipeline
 
 GIB = 2**30
 PROBE_TEXT = "a probe of memory and speed"
@@ -35,7 +39,7 @@ class BatchProbe:
     added_bytes: int
 
 
-def pick_batch_size(pipeline, duration: float, memory_budget_gib: float, *, max_batch: int = 256,
+def pick_batch_size(pipeline: Pipeline, duration: float, memory_budget_gib: float, *, max_batch: int = 256,
                     min_gain: float = 0.05) -> int:
     """The batch size that generates the most clips per second within ``memory_budget_gib``.
 

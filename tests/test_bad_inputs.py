@@ -119,7 +119,7 @@ def test_cli_bad_input_is_one_error_line(argv, expected, files, capsys):
 GENERATE_CASES = [
     (["generation.duration=1e9"], ["too long", "at most"]),
     (["generation.duration=0.001"], ["shorter than the shortest clip", "0.06 s"]),
-    (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "cuda:99"], ["device 'cuda"]),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "cuda:99"], ["--device cuda"]),
     (["--device", "banana"], ["device 'banana'"]),
     (["sampler.temperature=3.0"], ["sampler.temperature: this override has no effect", "stage_temperatures"]),
     (["generation.seed=18446744073709551616"], ["generation.seed"]),
@@ -312,8 +312,12 @@ class _WideConditioner(FakeConditioner):
 
 class _BadSampler:
     span_scoring = "max"
+    positionwise = False
 
-    def __call__(self, logits, step, num_steps, generator=None):
+    def check_stages(self, num_codebooks):
+        pass
+
+    def __call__(self, logits, step, num_steps, generator=None, stage=None):
         return logits.argmax(-1)[..., :1], logits.amax(-1)  # tokens of the wrong shape
 
 

@@ -111,7 +111,7 @@ def _agreement(precision: str, seed: int) -> float:
                               "sampler": {"name": "greedy"}})
     scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
     sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
-    guidance = Guidance(condition)
+    guidance = Guidance(condition, cfg_max=recipe.generation.cfg_max, cfg_min=recipe.generation.cfg_min)
     codes = {}
     for name in ("float32", precision):
         copy = MagnetTransformer(config).eval()
