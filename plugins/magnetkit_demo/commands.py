@@ -15,7 +15,9 @@ EXAMPLES = {
                   "  magnetkit demo-train runs/demo train.steps=500       (a shorter run, not installed)",
     "evaluate-adherence": "magnetkit evaluate-adherence                       (the embedded model, held-out prompts)\n"
                           "  magnetkit evaluate-adherence runs/demo/train/model --prompts 140 --json adherence.json\n"
-                          "  magnetkit evaluate-adherence --split valid --prompts 42   (combinations seen in training)",
+                          "  magnetkit evaluate-adherence --split valid --prompts 42   (combinations seen in training)\n"
+                          "  magnetkit evaluate-adherence --paraphrase --seeds 4       (reworded prompts, 4 seeds)",
+    "demo-figure": "magnetkit demo-figure docs/default-model-spectrograms.png",
 }
 
 
@@ -71,6 +73,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-real", action="store_true", help="skip judging the dataset's real clips")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--json", help="also write the report to this JSON file")
+
+    p = _parser(subparsers, "demo-figure", "write a PNG of spectrograms: what the default model plays for a few "
+                "prompts, next to real clips (needs matplotlib)", run_demo_figure)
+    p.add_argument("out", help="the .png to write")
+    p.add_argument("source", nargs="?", help="model source (default: the embedded default model)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
 
 def run_demo_captions(args: argparse.Namespace) -> int:
@@ -136,6 +144,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         runs.append(evaluate(pipelines, chosen, seed=seed, batch_size=args.batch_size,
                              real_clips=not args.no_real and not runs,
                              progress=lambda message, seed=seed: print(f"  seed {seed}: {message}", flush=True)))
+        if args.json:  # after every seed, so a long run that is stopped still leaves its finished seeds
+            _write_json(args.json, {"split": args.split, "paraphrase": args.paraphrase, "prompts": len(chosen),
+                                    "seeds_done": [r_seed for r_seed in range(args.seed, seed + 1)],
+                                    "per_seed": [run.columns for run in runs]})
     report = mean_report(runs)
     combos = len({p.attributes for p in chosen})
     kind = "paraphrased " if args.paraphrase else ""
@@ -159,10 +171,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
                "per_seed": [run.columns for run in runs],
                "seconds_per_clip": {k: v / len(chosen) for k, v in report.seconds.items()},
                "clip_seconds": report.clip_seconds}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        _write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
+
+
+def run_demo_figure(args: argparse.Namespace) -> int:
+    """Generate the figure's prompts and write the PNG."""
+    import torch
+
+    from magnetkit import load
+
+    from magnetkit_demo.figure import spectrogram_figure
+
+    torch.set_num_threads(1)
+    if Path(args.out).suffix.lower() != ".png" or not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"{args.out}: give a .png path in an existing folder")
+    print(f"wrote {spectrogram_figure(load(args.source), args.out, seed=args.seed)}")
+    return 0
+
+
+def _write_json(path: str, data: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _source_and_overrides(source: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
