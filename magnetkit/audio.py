@@ -250,3 +250,4 @@ def decode_in_chunks(decode: Callable[[torch.Tensor], torch.Tensor], codes: torc
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+

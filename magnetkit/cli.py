@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Sequence
 
+from magnetkit import __version__
 from magnetkit.errors import MagnetkitError, RecipeError
 
 EPILOG = """examples:
@@ -21,6 +23,7 @@ EPILOG = """examples:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetkit", description="MAGNeT audio generation toolkit.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"magnetkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = add_command(sub, "plugins", "list loaded plugins with versions and hooks", cmd_plugins,
@@ -134,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that closed the pipe surfaces here, in the handler below
+        return code
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -144,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`magnetkit recipes | head`): not an error. Point stdout at
+        # devnull so the interpreter's final flush does not raise again (Python docs, SIGPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

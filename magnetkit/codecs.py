@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from magnetkit.audio import decode_in_chunks
+from magnetkit.component_config import ChunkedDecoding
 from magnetkit.errors import UsageError
 
 
@@ -21,8 +22,21 @@ class WrappedCodec(torch.nn.Module, ABC):
 
     def __init__(self, model: torch.nn.Module, *, sample_rate: int, channels: int, hop_length: int,
                  cardinality: int, total_codebooks: int, num_codebooks: int | None = None,
-                 chunk_seconds: float | None = 30.0, chunk_context_seconds: float = 1.0):
+                 chunking: ChunkedDecoding | None = None) -> None:
+        """Set the token layout.
+
+        Args:
+            model: the frozen neural codec.
+            sample_rate, channels, hop_length: its audio layout (frame rate = sample_rate / hop_length).
+            cardinality, total_codebooks: its token space.
+            num_codebooks: the codebooks to use (the first K); None = all.
+            chunking: windowed decoding of long sequences (default: `ChunkedDecoding`'s).
+
+        Raises:
+            UsageError: more codebooks asked for than the model has.
+        """
         super().__init__()
+        chunking = chunking or ChunkedDecoding()
         self.model = model.eval().requires_grad_(False)
         self.sample_rate, self.channels, self.hop_length = int(sample_rate), int(channels), int(hop_length)
         self.frame_rate: float = self.sample_rate / self.hop_length  # exact, never rounded
@@ -31,8 +45,9 @@ class WrappedCodec(torch.nn.Module, ABC):
             raise UsageError(f"codec.num_codebooks: {num_codebooks} is more than the {self.total_codebooks} "
                              f"codebooks this {self.family} model has")
         self.num_codebooks: int = num_codebooks or self.total_codebooks
-        self.chunk_frames = None if chunk_seconds is None else max(1, round(chunk_seconds * self.frame_rate))
-        self.context_frames = round(chunk_context_seconds * self.frame_rate)
+        seconds = chunking.chunk_seconds
+        self.chunk_frames = None if seconds is None else max(1, round(seconds * self.frame_rate))
+        self.context_frames = round(chunking.chunk_context_seconds * self.frame_rate)
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,7 +21,9 @@ from typing import Any, Literal
 import torch
 
 from magnetkit.errors import UsageError
-from magnetkit.interfaces import MaskingScheduler, Rescorer, Sampler
+from magnetkit.interfaces import DecodingModel, MaskingScheduler, Rescorer, Sampler, missing_members
+from magnetkit.model.transformer import BLOCKED_ATTENTION
+from magnetkit.sampling import CHUNK_ENTRIES
 
 KEEP_SCORE = -1e4  # score of a unit that must never be re-masked (fixed, or given)
 
@@ -34,8 +35,9 @@ class Guidance:
     """Classifier-free guidance: conditional rows, then the rows guided away from (null or negative)."""
 
     condition: torch.Tensor  # [B, L, D] (or [2B, L, D] with guidance)
-    cfg_max: float = 10.0
-    cfg_min: float = 1.0
+    # No defaults here: they live in the recipe's `GenerationConfig` (``generation.cfg_max/cfg_min``).
+    cfg_max: float = field(kw_only=True)
+    cfg_min: float = field(kw_only=True)
     guided: bool = True  # False: ``condition`` is [B, L, D] and no guidance is applied
     texts: Sequence[str | None] = field(default_factory=list)  # for rescorers with their own text encoder
 
@@ -112,7 +114,7 @@ def units_generated(token_mask: torch.Tensor, still_masked: torch.Tensor, num_un
 
 
 # `DecodeOptions.masked_only` guides and samples this many logits at a time (2 MiB of float32).
-POSITION_CHUNK_ENTRIES = 2**19
+POSITION_CHUNK_ENTRIES = CHUNK_ENTRIES
 
 
 # ------------------------------------------------------------------------------- CPU memory
@@ -147,9 +149,9 @@ class DecodeOptions:
     cross_cache: bool = True  # the condition's cross-attention keys/values once per generation
     stage_only: bool = True  # compute only the decoded stage's output head
     skip_unit_guidance: bool = True  # a CFG coefficient of exactly 1 needs only the conditional rows
-    blocked_attention: bool = True  # stages > 0: restricted attention block by block, not a [T, T] mask
+    blocked_attention: bool = BLOCKED_ATTENTION  # stages > 0: restricted attention block by block, not a [T, T] mask
     check_every_step: bool = False  # re-check code values at every forward (a host sync per step on GPU)
-    # Guide and sample only the positions being generated, for samplers that declare ``positionwise``.
+    # Guide and sample only the positions being generated, for samplers whose ``positionwise`` is True.
     # None: on CPU only (on a GPU the data-dependent number of positions costs a host sync per step).
     masked_only: bool | None = None
     # With masked_only on a CPU: select and CFG-mix the positions in one numba loop (`kernels`; same values).
@@ -198,15 +200,27 @@ def cache_rows(cache: list | None, rows: int) -> list | None:
 class Decoder:
     """Decodes codes for one batch; built from the pipeline's components."""
 
-    model: torch.nn.Module
+    model: DecodingModel
     scheduler: MaskingScheduler
     sampler: Sampler
     rescorer: Rescorer | None = None
     callback: ProgressCallback | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
     _compiled: Any = field(default=None, init=False, repr=False)
-    _model_switches: dict[str, bool] | None = field(default=None, init=False, repr=False)
-    _sampler_takes_stage: bool | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The engine uses only what the contracts declare; a component missing a member fails
+        # here in one line instead of deep inside the loop.
+        for what, component, contract in (("model", self.model, DecodingModel),
+                                           ("scheduler", self.scheduler, MaskingScheduler),
+                                           ("sampler", self.sampler, Sampler)):
+            missing = missing_members(component, contract)
+            if missing:
+                raise UsageError(f"the {what} {type(component).__name__} lacks {', '.join(missing)} "
+                                 f"(see magnetkit.interfaces.{contract.__name__})")
+        if self.rescorer is not None and missing_members(self.rescorer, Rescorer):
+            raise UsageError(f"the rescorer {type(self.rescorer).__name__} lacks "
+                             f"{', '.join(missing_members(self.rescorer, Rescorer))} (see magnetkit.interfaces.Rescorer)")
 
     @torch.no_grad()
     def generate(self, batch: int, num_frames: int, steps: Sequence[int], guidance: Guidance,
@@ -217,10 +231,7 @@ class Decoder:
         if len(steps) != config.num_codebooks:
             raise UsageError(f"decoding_steps has {len(steps)} entries; the model has "
                              f"{config.num_codebooks} codebooks")
-        stage_temperatures = getattr(self.sampler, "stage_temperatures", None)
-        if stage_temperatures is not None and len(stage_temperatures) != config.num_codebooks:
-            raise UsageError(f"sampler.stage_temperatures has {len(stage_temperatures)} entries; the model has "
-                             f"{config.num_codebooks} codebooks")
+        self.sampler.check_stages(config.num_codebooks)
         T = self.scheduler.usable_frames(num_frames)
         codes, known = self._initial_codes(batch, T, known, device)
         start_scores = initial_scores(None if known is None else known.frames, batch, T,
@@ -324,17 +335,13 @@ class Decoder:
 
     def _sample(self, logits: torch.Tensor, stage: int, step: int, num_steps: int,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sampler's call, with ``stage=`` for samplers that take it (per-stage settings)."""
-        if self._sampler_takes_stage is None:
-            self._sampler_takes_stage = "stage" in inspect.signature(self.sampler.__call__).parameters
-        if self._sampler_takes_stage:
-            return self.sampler(logits, step, num_steps, generator=generator, stage=stage)
-        return self.sampler(logits, step, num_steps, generator=generator)
+        """The sampler's call (`magnetkit.interfaces.Sampler`): tokens and probabilities, [B, T] each."""
+        return self.sampler(logits, step, num_steps, generator=generator, stage=stage)
 
     def _masked_only(self, device: torch.device) -> bool:
         """Whether this step guides and samples only the generated positions (see `DecodeOptions`)."""
         wanted = self.options.masked_only if self.options.masked_only is not None else device.type == "cpu"
-        return wanted and bool(getattr(self.sampler, "positionwise", False))
+        return wanted and self.sampler.positionwise
 
     def condition_cache(self, condition: torch.Tensor) -> list | None:
         """The condition's cross-attention keys/values for the whole generation (None when switched off)."""
@@ -352,7 +359,9 @@ class Decoder:
         stage_only = self.options.stage_only
         with self._autocast(codes.device):
             logits = self._transformer()(codes, None if cross_cache is not None else condition, stage,
-                                         stage_only=stage_only, cross_cache=cross_cache, **self._switches)
+                                         stage_only=stage_only, cross_cache=cross_cache,
+                                         blocked_attention=self.options.blocked_attention,
+                                         check_values=self.options.check_every_step)
         return (logits[:, 0] if stage_only else logits[:, stage]).float()
 
     def _transformer(self) -> Callable[..., torch.Tensor]:
@@ -364,22 +373,6 @@ class Decoder:
             settings = {name: True for name, on in settings.items() if on}
             self._compiled = torch.compile(self.model, backend=self.options.compile_backend, options=settings or None)
         return self._compiled
-
-    @property
-    def _switches(self) -> dict[str, bool]:
-        """The transformer's own speed keywords, passed only to models that take them.
-
-        Wrappers that implement just the engine's model contract (``stage_only``, ``cross_cache``)
-        are called without them. Worked out once per decoder, not at every step.
-        """
-        if self._model_switches is None:
-            switches = {"blocked_attention": self.options.blocked_attention,
-                        "check_values": self.options.check_every_step}
-            parameters = inspect.signature(getattr(self.model, "forward", self.model)).parameters
-            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-                switches = {name: value for name, value in switches.items() if name in parameters}
-            self._model_switches = switches
-        return self._model_switches
 
     def _autocast(self, device: torch.device) -> AbstractContextManager:
         """torch.autocast at the requested precision, or nothing."""

@@ -18,7 +18,7 @@ class UsageError(MagnetkitError):
 class RecipeError(UsageError):
     """A recipe (or its overrides) failed validation; carries every problem at once."""
 
-    def __init__(self, problems: list[str], source: str | None = None):
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
         where = f" in {source}" if source else ""

@@ -7,12 +7,14 @@ package metadata under the ``magnetkit`` entry-point group.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+
+    from pydantic import BaseModel
 
 hookspec = pluggy.HookspecMarker("magnetkit")
 hookimpl = pluggy.HookimplMarker("magnetkit")
@@ -21,7 +23,10 @@ hookimpl = pluggy.HookimplMarker("magnetkit")
 class Register(Protocol):
     """The callable a ``register_*`` hook receives."""
 
-    def __call__(self, name: str, factory, config=None, description: str | None = None) -> None: ...
+    def __call__(self, name: str, factory: Callable[..., Any], config: type[BaseModel] | None = None,
+                 description: str | None = None) -> None:
+        """Register ``factory(config, **context)`` under ``name`` (see `magnetkit.interfaces` for the context)."""
+        ...
 
 
 @hookspec
@@ -50,8 +55,13 @@ def register_rescorers(register: Register) -> None:
 
 
 @hookspec
+def register_embedders(register: Register) -> None:
+    """Register embedder factories (audio, and text for joint models, -> vectors for metrics)."""
+
+
+@hookspec
 def register_recipe_dirs() -> list[Path]:
-    """Return folders of YAML recipes this plugin ships."""
+    """Return folders of YAML recipes this plugin ships (one named ``default-model`` is the default model)."""
 
 
 @hookspec

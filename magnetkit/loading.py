@@ -9,20 +9,19 @@ from typing import Any, Iterable
 
 import torch
 
+from magnetkit.builder import build_codec, build_modules
 from magnetkit.checkpoint import (
     is_audiocraft_checkpoint,
     is_native_checkpoint,
     load_checkpoint,
-    load_weights,
     read_audiocraft_checkpoint,
 )
 from magnetkit.errors import CheckpointError, UsageError
 from magnetkit.hub import looks_like_hub_id
 from magnetkit.model.config import ModelConfig
-from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.pipeline import Pipeline
 from magnetkit.recipe import Recipe, apply_overrides, find_recipe, read_yaml, validate_recipe
-from magnetkit.registry import KINDS, build
+from magnetkit.registry import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +50,25 @@ def load(source: str | os.PathLike | None = None, overrides: Iterable[str] = (),
     return build_pipeline(recipe, weights, device=device)
 
 
-def default_model_path() -> Path:
-    """The embedded default model that ships with the package."""
-    from magnetkit.plugins import load_plugins
+#: The recipe name a plugin ships (in a `register_recipe_dirs` folder) to be the default model.
+DEFAULT_MODEL = "default-model"
 
-    for found in load_plugins().hook.register_recipe_dirs():
-        for folder in found or []:
-            candidate = Path(folder) / "default-model.yaml"
-            if candidate.is_file():
-                return candidate
+
+def default_model_path() -> Path:
+    """The default model: the recipe named `DEFAULT_MODEL` that an installed plugin ships.
+
+    The core knows only this name, never a plugin's files (the built-in ``magnetkit_demo`` plugin
+    ships the embedded model; another plugin may ship its own instead).
+
+    Raises:
+        UsageError: no installed plugin ships one.
+    """
+    from magnetkit.recipe import recipe_dirs
+
+    for folder in recipe_dirs():
+        candidate = folder / f"{DEFAULT_MODEL}.yaml"
+        if candidate.is_file():
+            return candidate
     raise UsageError("no embedded default model is installed; name a recipe, checkpoint or hub id "
                      "(see `magnetkit recipes`)")
 
@@ -127,16 +136,10 @@ def check_model_matches(recipe_model: dict[str, Any], checkpoint_model: dict[str
 
 
 def build_pipeline(recipe: Recipe, weights: Any = None, *, device: str | torch.device | None = None) -> Pipeline:
-    """Build every component of a validated recipe and load the weights into them."""
+    """Build every component of a validated recipe (`magnetkit.builder`) and load the weights into them."""
     if recipe.model is None:
         raise CheckpointError("the recipe has neither a model section nor a checkpoint to take it from")
-    model = MagnetTransformer(recipe.model)
-    conditioner = build("conditioner", recipe.conditioner.name, recipe.conditioner.config, output_dim=recipe.model.dim)
     if weights is None:
         log.warning("the recipe names no checkpoint: the transformer has random weights")
-    else:
-        where = recipe.checkpoint or "the checkpoint"
-        load_weights(model, weights.model_state, what=f"transformer weights of {where!r}")
-        load_weights(conditioner, weights.conditioner_state, what=f"conditioner weights of {where!r}")
-    codec = build("codec", recipe.codec.name, recipe.codec.config)
-    return Pipeline(recipe, model, conditioner, codec, device=device)
+    model, conditioner = build_modules(recipe, weights)
+    return Pipeline(recipe, model, conditioner, build_codec(recipe), device=device)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from magnetkit.engine import Decoder, Guidance, Known, ProgressCallback
-from magnetkit.errors import CheckpointError, RecipeError, UsageError
+from magnetkit.errors import RecipeError, UsageError
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe
 
@@ -35,18 +34,17 @@ class Pipeline:
     """A loaded system: transformer, conditioner, codec, scheduler, sampler, optional rescorer."""
 
     def __init__(self, recipe: Recipe, model: MagnetTransformer, conditioner: torch.nn.Module, codec: Any,
-                 device: torch.device | str | None = None):
-        from magnetkit.registry import build
+                 device: torch.device | str | None = None) -> None:
+        from magnetkit.builder import build_component
 
         self.recipe = recipe
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.conditioner = conditioner.to(self.device).eval() if hasattr(conditioner, "to") else conditioner
         self.codec = codec.to(self.device) if isinstance(codec, torch.nn.Module) else codec
-        self.scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
-        self.sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
-        self.rescorer = (build("rescorer", recipe.rescorer.name, recipe.rescorer.config, pipeline=self)
-                         if recipe.rescorer is not None else None)
+        self.scheduler = build_component(recipe, "scheduler")
+        self.sampler = build_component(recipe, "sampler")
+        self.rescorer = None if recipe.rescorer is None else build_component(recipe, "rescorer", pipeline=self)
         check_compatible(recipe, model, codec)
 
     # -- properties ---------------------------------------------------------------------------
@@ -140,6 +138,36 @@ class Pipeline:
         with torch.no_grad():
             return self.codec.decode(codes.to(self.device)).float()
 
+    def with_overrides(self, overrides: Iterable[str]) -> "Pipeline":
+        """A pipeline sharing this one's loaded weights that decodes with other settings.
+
+        Args:
+            overrides: ``key=value`` overrides of the ``sampler``, ``scheduler`` and
+                ``generation`` sections, e.g. ``sampler.temperature=2`` (the other sections need
+                other weights: load the pipeline again instead).
+        Returns:
+            A new `Pipeline`; this one is unchanged, so one loaded model serves many settings.
+        Raises:
+            RecipeError: an override is invalid or names a section outside those three.
+        """
+        import copy
+
+        from magnetkit.recipe import apply_overrides, validate_recipe
+        from magnetkit.registry import build
+
+        overrides = list(overrides)
+        fixed = [o.partition("=")[0] for o in overrides if o.partition("=")[0].split(".")[0] not in SETTINGS_SECTIONS]
+        if fixed:
+            raise RecipeError([f"{key}: cannot change on a loaded model (only {', '.join(SETTINGS_SECTIONS)} "
+                               "settings can); load it again with this override" for key in fixed])
+        recipe = validate_recipe(apply_overrides(self.recipe.to_dict(), overrides))
+        check_compatible(recipe, self.model, self.codec)
+        other = copy.copy(self)
+        other.recipe = recipe
+        other.scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
+        other.sampler = build("sampler", recipe.sampler.name, recipe.sampler.config)
+        return other
+
     # -- internals ----------------------------------------------------------------------------
     def _frames(self, duration: float | None) -> int:
         duration = self.recipe.generation.duration if duration is None else duration
@@ -191,7 +219,8 @@ class Pipeline:
         gen = self.recipe.generation
         with torch.no_grad():
             if all(t is None for t in texts) and negative is None:  # unconditional: nothing to guide
-                return Guidance(self.conditioner(texts).embeddings, guided=False, texts=texts)
+                return Guidance(self.conditioner(texts).embeddings, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min,
+                                guided=False, texts=texts)
             others = normalise_negative(negative, len(texts))
             condition = self.conditioner(list(texts) + others).embeddings
         return Guidance(condition, cfg_max=gen.cfg_max, cfg_min=gen.cfg_min, texts=texts)
@@ -201,6 +230,10 @@ class Pipeline:
 
 
 # ----------------------------------------------------------------------------- helpers
+# Recipe sections `Pipeline.with_overrides` may change: they configure decoding, not weights.
+SETTINGS_SECTIONS = ("sampler", "scheduler", "generation")
+
+
 def normalise_texts(texts: str | Sequence[str | None] | None, num_samples: int | None) -> list[str | None]:
     """A list of texts; None = unconditional. Empty strings are refused (say None instead)."""
     if texts is None:

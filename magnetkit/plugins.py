@@ -22,6 +22,9 @@ pm = pluggy.PluginManager("magnetkit")
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
+# Bumped whenever the set of plugins changes; `magnetkit.registry` rebuilds when it differs from the
+# one it was built at (so this module need not import the registry: no import cycle).
+_generation = 0
 _distributions: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
 
 
@@ -74,36 +77,40 @@ def check_pending() -> None:
         raise PluginError(f"unknown hook: {exc}") from exc
 
 
+def generation() -> int:
+    """A number that changes whenever plugins are registered, unregistered or reset."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
+
+
 def register_plugin(module: object, name: str) -> None:
     """Register an in-process plugin (tests, notebooks); the registry is rebuilt on next use."""
-    from magnetkit import registry
-
     load_plugins()
     pm.register(module, name=name)
+    _changed()
     check_pending()
-    registry.reset()
 
 
 def unregister_plugin(name: str) -> None:
     """Remove a plugin registered in-process."""
-    from magnetkit import registry
-
     plugin = pm.get_plugin(name)
     if plugin is not None:
         pm.unregister(plugin)
-    registry.reset()
+    _changed()
 
 
 def reset_plugins() -> None:
     """Forget every loaded plugin so the next `load_plugins()` reads the entry points again."""
-    from magnetkit import registry
-
     global _loaded
     for _name, plugin in list(pm.list_name_plugin()):
         pm.unregister(plugin)
     _distributions.clear()
     _loaded = False
-    registry.reset()
+    _changed()
 
 
 def plugin_infos() -> list[PluginInfo]:

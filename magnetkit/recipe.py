@@ -22,7 +22,15 @@ from magnetkit.registry import KINDS, get_registry
 from magnetkit.section import Component
 from magnetkit.train.config import DataConfig, TrainConfig
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+def _shipped_recipes_dir() -> Path:
+    """The shipped recipes: ``magnetkit/recipes`` in an installed wheel, else the checkout's ``recipes/``."""
+    package = Path(__file__).resolve().parent
+    installed = package / "recipes"  # setup.py copies recipes/ here when it builds the wheel
+    return installed if installed.is_dir() else package.parent / "recipes"
+
+
+RECIPES_DIR = _shipped_recipes_dir()
 
 
 # ------------------------------------------------------------------------------ the schema
@@ -60,6 +68,7 @@ class Recipe(BaseModel):
     scheduler: Component = Field(default_factory=lambda: Component(name="cosine"))
     sampler: Component = Field(default_factory=lambda: Component(name="top_p"))
     rescorer: Component | None = None
+    embedder: Component | None = Field(None, description="evaluation embedder (`magnetkit eval`, sweeps); generation ignores it")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     hybrid: HybridConfig | None = Field(None, description="Hybrid-MAGNeT generation and training (paper §3.4)")
     data: DataConfig | None = None

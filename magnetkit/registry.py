@@ -12,7 +12,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict
 
 from magnetkit.errors import ComponentNotFoundError, PluginError
-from magnetkit.plugins import load_plugins
+from magnetkit.plugins import generation, load_plugins
 
 # kind -> the hook that registers it; the kind is also the recipe section's name.
 KINDS: dict[str, str] = {
@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "scheduler": "register_masking_schedulers",
     "sampler": "register_samplers",
     "rescorer": "register_rescorers",
+    "embedder": "register_embedders",  # optional recipe section: generation never builds one
 }
 
 
@@ -110,18 +111,20 @@ def build_registry() -> Registry:
 
 
 _registry: Registry | None = None
+_built_at = -1  # the plugins' `generation()` the cached registry was built at
 
 
 def get_registry() -> Registry:
-    """The registry, built on first use."""
-    global _registry
-    if _registry is None:
+    """The registry, built on first use and again whenever the loaded plugins change."""
+    global _registry, _built_at
+    if _registry is None or _built_at != generation():
+        _built_at = generation()  # before building: loading entry points does not change the set
         _registry = build_registry()
     return _registry
 
 
 def reset() -> None:
-    """Drop the cached registry (after plugins change)."""
+    """Drop the cached registry."""
     global _registry
     _registry = None
 

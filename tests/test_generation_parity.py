@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from magnetkit.cli import main
-from magnetkit.engine import Known
 from magnetkit.loading import load
 
 GREEDY = ["sampler.name=greedy", "sampler.temperature=3.0", "generation.decoding_steps=[4,2,2,2]",

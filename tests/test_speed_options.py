@@ -108,9 +108,9 @@ def test_autocast_runs_and_gives_valid_codes(pipeline):
     assert codes.shape == (1, 4, 60) and codes.min() >= 0 and codes.max() < 2048
 
 
-def test_model_wrappers_without_the_speed_keywords_still_decode(pipeline, reference):
-    """The engine's model contract is (codes, condition, stage, *, stage_only, cross_cache)."""
-    model = pipeline.model
+def test_model_wrappers_get_the_declared_keywords_and_keep_the_codes(pipeline, reference):
+    """The engine's model contract is `magnetkit.interfaces.DecodingModel`: every keyword, always passed."""
+    model, seen = pipeline.model, []
 
     class Wrapper:
         config = model.config
@@ -118,11 +118,28 @@ def test_model_wrappers_without_the_speed_keywords_still_decode(pipeline, refere
         def cross_attention_cache(self, condition):
             return model.cross_attention_cache(condition)
 
-        def __call__(self, codes, condition, stage, *, stage_only=False, cross_cache=None):
+        def __call__(self, codes, condition, stage, *, stage_only=False, cross_cache=None, blocked_attention=True,
+                     check_values=True):
+            seen.append((blocked_attention, check_values))
             return model(codes, condition, stage, stage_only=stage_only, cross_cache=cross_cache)
 
-    codes = decode(pipeline, DecodeOptions(), ["happy rock", "sad piano"], 150, model=Wrapper())
+    codes = decode(pipeline, DecodeOptions(blocked_attention=False), ["happy rock", "sad piano"], 150, model=Wrapper())
     np.testing.assert_array_equal(codes.numpy(), reference["gen_a_codes"])
+    assert set(seen) == {(False, False)}
+
+
+def test_components_missing_a_declared_member_fail_in_one_line(pipeline):
+    class OldSampler:  # no positionwise, no check_stages: the contract before they were declared
+        span_scoring = "max"
+
+        def __call__(self, logits, step, num_steps, generator=None, stage=None):
+            return logits.argmax(-1), torch.ones(logits.shape[:2])
+
+    with pytest.raises(UsageError, match=r"the sampler OldSampler lacks positionwise, check_stages "
+                                         r"\(see magnetkit.interfaces.Sampler\)"):
+        Decoder(pipeline.model, pipeline.scheduler, OldSampler())
+    with pytest.raises(UsageError, match="the model object lacks config, cross_attention_cache"):
+        Decoder(object(), pipeline.scheduler, pipeline.sampler)
 
 
 def test_known_codes_are_checked_once_up_front(pipeline):

@@ -332,7 +332,7 @@ def export_audiocraft(folder: str | os.PathLike, model: MagnetTransformer, condi
         conditioner: the T5 conditioner whose ``output_proj`` goes with it.
         text_encoder: the audiocraft T5 name to record (audiocraft loads T5 only by name);
             default the conditioner's ``config.model``.
-        span_len: masking span length to record; default that of ``base_cfg`` (or 3).
+        span_len: masking span length to record; default that of ``base_cfg`` (or `SchedulerConfig`'s).
         base_cfg: a parsed ``xp.cfg`` to start from (e.g. ``AudiocraftCheckpoint.xp_cfg``) so
             every other training setting survives; default a template of the keys audiocraft reads.
         compression: a ``compression_state_dict.bin`` (or a folder holding one) to copy, or a
@@ -383,7 +383,11 @@ def xp_cfg_for(config: ModelConfig, t5_name: str, *, word_dropout: float = 0.0, 
     cfg["lm_model"] = "transformer_lm_magnet"
     cfg.setdefault("dataset", {})["segment_duration"] = _number(config.segment_duration)
     masking = cfg.setdefault("masking", {})
-    masking["span_len"] = span_len if span_len is not None else masking.get("span_len", 3)
+    if span_len is None:  # the base config's, else the one default of magnetkit's schedulers
+        from magnetkit.scheduling import SchedulerConfig
+
+        span_len = masking.get("span_len", SchedulerConfig().span_len)
+    masking["span_len"] = span_len
     lm["span_len"] = masking["span_len"]
     description = cfg.setdefault("conditioners", {}).setdefault("description", {})
     description["model"] = "t5"

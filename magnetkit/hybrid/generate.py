@@ -10,7 +10,6 @@ Two modes, chosen by the recipe's ``hybrid`` section:
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -44,7 +43,7 @@ class HybridGenerator:
     """Hybrid-MAGNeT generation over a loaded `Pipeline`."""
 
     def __init__(self, pipeline: Pipeline, config: HybridConfig | None = None,
-                 autoregressive: AutoregressiveModel | None = None):
+                 autoregressive: AutoregressiveModel | None = None) -> None:
         """Use ``autoregressive`` (two models), or the pipeline's own transformer when it is None (one model)."""
         self.pipeline = pipeline
         self.config = config or pipeline.recipe.hybrid or HybridConfig()
@@ -73,10 +72,8 @@ class HybridGenerator:
         if section is None:
             return cls(pipeline, config)
         spec = get_registry().get("rescorer", section.name)
-        context = {"pipeline": pipeline}
-        if "role" in inspect.signature(spec.factory).parameters:  # lets its errors name this recipe section
-            context["role"] = "hybrid.autoregressive"
-        model = spec.build(section.config, **context)
+        # The rescorer factory context (magnetkit.interfaces): ``role`` lets its errors name this section.
+        model = spec.build(section.config, pipeline=pipeline, role="hybrid.autoregressive")
         if not isinstance(model, AutoregressiveModel):
             raise UsageError(f"hybrid.autoregressive: {section.name!r} can rescore but cannot decode a prefix "
                              "autoregressively")

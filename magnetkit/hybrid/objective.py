@@ -24,6 +24,8 @@ from magnetkit.hybrid.config import HybridConfig
 from magnetkit.hybrid.pattern import delay, pattern_mask, prefix_block
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.model.transformer import MagnetTransformer
+from magnetkit.train.data import generator
+from magnetkit.train.objective import Autocast, StepDraw, draw_stage, masked_loss_sum
 
 PREFIX_STREAM = 16  # the prefix length's random stream, apart from magnetkit.train.data's purposes
 
@@ -72,12 +74,41 @@ def draw_prefix_frames(config: HybridConfig | None, seed: int, step: int, num_fr
     """The prefix length of training ``step``, the same on every process (0 without a hybrid section)."""
     if config is None:
         return 0
-    from magnetkit.train.data import generator
-
     return sample_prefix_frames(config, num_frames, frame_rate, span_len, generator(seed, PREFIX_STREAM, step))
 
 
 # -------------------------------------------------------------------------- the objective
+class HybridObjective:
+    """The training loop's Hybrid-MAGNeT objective (a `magnetkit.train.objective.Objective`).
+
+    Each step draws a stage and a prefix length; a step without a prefix trains exactly the plain
+    masked objective (the same forward and loss as `MaskedObjective`).
+    """
+
+    def __init__(self, config: HybridConfig, num_codebooks: int, mask_id: int, frame_rate: float,
+                 span_len: int) -> None:
+        self.config, self.num_codebooks, self.mask_id = config, num_codebooks, mask_id
+        self.frame_rate, self.span_len = frame_rate, span_len
+
+    def draw(self, seed: int, step: int, num_frames: int) -> StepDraw:
+        """A uniform stage and `draw_prefix_frames`' prefix length."""
+        return StepDraw(draw_stage(seed, step, self.num_codebooks),
+                        draw_prefix_frames(self.config, seed, step, num_frames, self.frame_rate, self.span_len))
+
+    def scored_tokens(self, batch: Any, draw: StepDraw) -> torch.Tensor:
+        """`scored_tokens` of the batch."""
+        return scored_tokens(batch.spans, batch.valid, draw.prefix_frames, self.num_codebooks, self.config)
+
+    def loss_sum(self, lm: Callable[..., torch.Tensor], batch: Any, draw: StepDraw, condition_length: int,
+                 device: torch.device, autocast: Autocast) -> torch.Tensor:
+        """`hybrid_loss_sum` with a prefix; the masked objective's loss without one."""
+        if not draw.prefix_frames:
+            return masked_loss_sum(lm, batch, draw.stage, self.mask_id, condition_length, device, autocast)
+        with autocast():
+            return hybrid_loss_sum(lm, batch, draw.stage, draw.prefix_frames, self.mask_id, self.config, device,
+                                   condition_length=condition_length)
+
+
 def hybrid_inputs(codes: torch.Tensor, spans: torch.Tensor, valid: torch.Tensor, stage: int, prefix_frames: int,
                   special: int) -> HybridInputs:
     """Lay out ``codes`` [B, K, T]: the causal prefix block, then the rest masked as MAGNeT trains (§3.1).

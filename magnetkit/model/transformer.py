@@ -23,15 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from magnetkit.errors import UsageError
+from magnetkit.interfaces import CrossCache  # per layer: cross-attention keys and values, each [B, H, L, head_dim]
 from magnetkit.model.config import ModelConfig
-
-# Per layer: the cross-attention keys and values, each [B, H, L, head_dim].
-CrossCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 # Query frames per block of restricted-context attention. Each block scores block + 2 * context
 # keys instead of all T: at T = 498, context 5, one layer's attention costs ~3x less CPU time
 # than SDPA with a [T, T] mask (blocks of 16 to 64 measured within 25% of each other).
 ATTENTION_BLOCK = 32
+# Whether restricted attention is computed block by block by default (same maths, less work); the
+# one default of the transformer's keyword and of `magnetkit.engine.DecodeOptions.blocked_attention`.
+BLOCKED_ATTENTION = True
 
 
 # ------------------------------------------------------------------------ positions and masks
@@ -241,7 +242,8 @@ class MagnetTransformer(nn.Module):
     # -- forward ------------------------------------------------------------------------------
     def forward(self, codes: torch.Tensor, condition: torch.Tensor | None, stage: int, *,
                 stage_only: bool = False, cross_cache: CrossCache | None = None,
-                causal_prefix: int = 0, blocked_attention: bool = True, check_values: bool = True) -> torch.Tensor:
+                causal_prefix: int = 0, blocked_attention: bool = BLOCKED_ATTENTION,
+                check_values: bool = True) -> torch.Tensor:
         """Logits [B, K, T, card] for ``codes`` [B, K, T] at ``stage`` ([B, 1, T, card] if ``stage_only``).
 
         Args:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit.interfaces import Condition
+from magnetkit.interfaces import Condition, Conditioner
 
 
-def check_conditioner(conditioner, texts: tuple[str, ...] = ("happy rock", "a much longer description of a sad piano")) -> None:
+def check_conditioner(conditioner: Conditioner, texts: tuple[str, ...] = ("happy rock", "a much longer description of a sad piano")) -> None:
     """Raise AssertionError where ``conditioner`` breaks the contract."""
     dim = conditioner.output_dim
     assert isinstance(dim, int) and dim > 0, "output_dim must be a positive int"

@@ -13,15 +13,13 @@ import torch
 from pydantic import BaseModel
 
 from magnetkit.testing.checks import check_config_serialises, expect
-from magnetkit.interfaces import Sampler
+from magnetkit.interfaces import Sampler, missing_members
 
 __all__ = ["SAMPLER_CHECKS", "check_sampler"]
 
 SamplerFactory = Callable[[Any], Sampler]
 
 CARD = 32  # a small vocabulary keeps the suite fast
-
-
 
 
 def _logits(seed: int = 0, batch: int = 2, frames: int = 7) -> torch.Tensor:
@@ -31,16 +29,20 @@ def _logits(seed: int = 0, batch: int = 2, frames: int = 7) -> torch.Tensor:
 def _run(sampler: Sampler, logits: torch.Tensor, step: int, num_steps: int,
          seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    return sampler(logits, step, num_steps, generator)
+    return sampler(logits, step, num_steps, generator=generator, stage=0)  # as the engine calls it
 
 
 # ------------------------------------------------------------------------------ the checks
 def check_protocol(factory: SamplerFactory, config: BaseModel) -> None:
-    """The factory builds a `Sampler` whose ``span_scoring`` is "max" or "prod"."""
+    """The factory builds a `Sampler`: ``span_scoring`` "max" or "prod", a bool ``positionwise``, ``check_stages``."""
     sampler = factory(config)
-    expect(isinstance(sampler, Sampler), f"{type(sampler).__name__} does not follow magnetkit.interfaces.Sampler")
+    missing = missing_members(sampler, Sampler)
+    expect(not missing, f"{type(sampler).__name__} does not follow magnetkit.interfaces.Sampler: it lacks "
+                        f"{', '.join(missing)}")
     expect(sampler.span_scoring in ("max", "prod"),
             f"span_scoring must be 'max' or 'prod', got {sampler.span_scoring!r}")
+    expect(isinstance(sampler.positionwise, bool), f"positionwise must be a bool, got {sampler.positionwise!r}")
+    expect(callable(sampler.check_stages), "check_stages must be a method: check_stages(num_stages) -> None")
 
 
 def check_outputs(factory: SamplerFactory, config: BaseModel) -> None:

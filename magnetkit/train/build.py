@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from magnetkit import builder
+from magnetkit.builder import build_codec
 from magnetkit.checkpoint import load_weights
 from magnetkit.errors import RecipeError, UsageError
 from magnetkit.loading import check_model_matches, resolve_source
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.recipe import Recipe, apply_overrides, validate_recipe
-from magnetkit.registry import build
 from magnetkit.train.cache import TokenSet, open_tokens, prepare_cache
 from magnetkit.train.distributed import World, barrier
 from magnetkit.train.manifest import read_items
@@ -74,12 +75,6 @@ def codec_section(recipe: Recipe) -> dict[str, Any]:
 def cache_root(recipe: Recipe) -> Path:
     """The token cache folder: ``data.cache``, or ``<train.out_dir>/tokens``."""
     return Path(recipe.data.cache or Path(recipe.train.out_dir) / "tokens").expanduser()
-
-
-def build_codec(recipe: Recipe, device: torch.device) -> Any:
-    """The recipe's codec on ``device``."""
-    codec = build("codec", recipe.codec.name, recipe.codec.config)
-    return codec.to(device) if isinstance(codec, nn.Module) else codec
 
 
 def prepare_tokens(recipe: Recipe, world: World, progress: bool) -> dict[str, TokenSet]:
@@ -149,18 +144,13 @@ class MagnetLM(nn.Module):
 
 
 def build_modules(recipe: Recipe, weights: Any = None) -> tuple[MagnetTransformer, nn.Module]:
-    """The transformer and conditioner on the CPU, from ``weights`` or a seeded initialisation.
+    """The transformer and conditioner on the CPU (`magnetkit.builder`), from ``weights`` or a seeded initialisation.
 
     Seeding first makes every process build identical weights (FSDP shards them in place).
     """
     torch.manual_seed(recipe.train.seed if recipe.train else 0)
-    model = MagnetTransformer(recipe.model)
-    conditioner = build("conditioner", recipe.conditioner.name, recipe.conditioner.config, output_dim=recipe.model.dim)
-    if weights is not None:
-        where = recipe.train.init_from if recipe.train and recipe.train.init_from else recipe.checkpoint
-        load_weights(model, weights.model_state, what=f"transformer weights of {where!r}")
-        load_weights(conditioner, weights.conditioner_state, what=f"conditioner weights of {where!r}")
-    return model, conditioner
+    where = recipe.train.init_from if recipe.train and recipe.train.init_from else recipe.checkpoint
+    return builder.build_modules(recipe, weights, where=where)
 
 
 class Exporter:

@@ -26,11 +26,11 @@ from torch import nn
 
 from magnetkit.checkpoint import save_checkpoint
 from magnetkit.errors import MagnetkitError, RecipeError
-from magnetkit.hybrid.objective import draw_prefix_frames, hybrid_loss_sum, scored_tokens
+from magnetkit.hybrid.objective import HybridObjective
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.loading import check_model_matches
 from magnetkit.recipe import Recipe
-from magnetkit.registry import build
+from magnetkit.builder import build_codec, build_component
 from magnetkit.train import checkpointing as ckpt
 from magnetkit.train.build import (
     Exporter,
@@ -62,8 +62,9 @@ from magnetkit.train.distributed import (
     wrap,
 )
 from magnetkit.train.metrics import MetricLog
-from magnetkit.train.objective import cross_entropy_sum, draw_stage, mask_inputs
+from magnetkit.train.objective import MaskedObjective, Objective, StepDraw
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
+from magnetkit.train.samples import SAMPLES_DIR, generate_samples, sample_texts
 
 FINAL_MODEL_DIR = "model"
 # Steps between checks for a stop signal: a check synchronises every process (and the host with
@@ -92,6 +93,7 @@ class Run:
     autocast: Callable[[], contextlib.AbstractContextManager]
     ema: EMA | None
     scheduler: MaskingScheduler
+    objective: Objective
     stream: TrainingStream
     valid: TokenSet | None
     log: MetricLog
@@ -144,13 +146,17 @@ def train(source: str | os.PathLike, overrides: Iterable[str] = ()) -> Path:
             run.log.close()
 
 
+#: `train` under its public name, ``magnetkit.train_model`` (``magnetkit.train`` is this package).
+train_model = train
+
+
 def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     """Token caches, modules, optimizer, EMA and logs; then the newest checkpoint, if any, is restored."""
     config, out_dir = recipe.train, Path(recipe.train.out_dir)
     check_parallelism(config, world, recipe)
     tokens = prepare_tokens(recipe, world, progress=config.progress)
     check_tokens_fit(recipe, tokens["train"])
-    scheduler = build("scheduler", recipe.scheduler.name, recipe.scheduler.config)
+    scheduler = build_component(recipe, "scheduler")
     frames = int(recipe.model.segment_duration * tokens["train"].info.frame_rate)
     stream = TrainingStream(tokens["train"], frames, math.ceil(recipe.data.min_segment_ratio * frames),
                             scheduler, config.seed, config.cfg_dropout)
@@ -175,7 +181,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
         valid = None
     run = Run(recipe=recipe, config=config, world=world, lm=lm, optimizer=optimizer,
               lr_schedule=build_lr_schedule(optimizer, config), scaler=scaler, autocast=autocast, ema=ema,
-              scheduler=scheduler, stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
+              scheduler=scheduler, objective=build_objective(recipe, scheduler), stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
     if latest is not None:
         restore(run, latest)
     run.log.echo(summary(run, model, frames))
@@ -224,18 +230,15 @@ def train_step(run: Run, step: int) -> dict[str, Any]:
     """One optimizer step on this process's share of the global batch; returns its metrics."""
     config, world = run.config, run.world
     started = time.perf_counter()
-    stage = draw_stage(config.seed, step, run.recipe.model.num_codebooks)
     batches = [run.stream.rows(rows) for rows in micro_batches(run)]
     length = condition_length(run, [text for batch in batches for text in batch.texts])
-    prefix = draw_prefix_frames(run.recipe.hybrid, config.seed, step, batches[0].codes.shape[-1],
-                                run.recipe.model.frame_rate, run.scheduler.span_len)  # Hybrid-MAGNeT; 0 = plain
-    # The loss is normalised by the masked tokens of the whole global batch (see the module doc).
-    tokens = all_sum(sum(scored_tokens(b.spans, b.valid, prefix, run.recipe.model.num_codebooks, run.recipe.hybrid)
-                         for b in batches).to(world.device, torch.float32))
+    draw = run.objective.draw(config.seed, step, batches[0].codes.shape[-1])
+    # The loss is normalised by the scored tokens of the whole global batch (see the module doc).
+    tokens = all_sum(sum(run.objective.scored_tokens(b, draw) for b in batches).to(world.device, torch.float32))
     total = torch.zeros((), device=world.device)
     for index, batch in enumerate(batches):
         with gradient_sync(run.lm, sync=index == len(batches) - 1):
-            ce = stage_loss(run, batch, stage, length, prefix)
+            ce = run.objective.loss_sum(run.lm, batch, draw, length, world.device, run.autocast)
             run.scaler.scale(ce * world.size / tokens.clamp(min=1)).backward()
         total += ce.detach()
     lr = run.optimizer.param_groups[0]["lr"]
@@ -281,22 +284,12 @@ def evaluating(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def stage_loss(run: Run, batch: Any, stage: int, length: int, prefix: int = 0) -> torch.Tensor:
-    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (paper §3.1).
-
-    With an autoregressive ``prefix`` of that many frames: the Hybrid-MAGNeT objective (§3.4).
-    """
-    device = run.world.device
-    if prefix:
-        with run.autocast():
-            return hybrid_loss_sum(run.lm, batch, stage, prefix, run.recipe.model.mask_id, run.recipe.hybrid,
-                                   device, condition_length=length)
-    codes = batch.codes.to(device)
-    inputs, loss_mask = mask_inputs(codes, batch.spans.to(device), batch.valid.to(device), stage,
-                                    run.recipe.model.mask_id)
-    with run.autocast():
-        logits = run.lm(inputs, batch.texts, stage, length)  # [B, 1, T, card]
-    return cross_entropy_sum(logits, codes[:, stage], loss_mask)
+def build_objective(recipe: Recipe, scheduler: MaskingScheduler) -> Objective:
+    """The recipe's training objective: Hybrid-MAGNeT's with a ``hybrid`` section (§3.4), else MAGNeT's (§3.1)."""
+    model = recipe.model
+    if recipe.hybrid is None:
+        return MaskedObjective(model.num_codebooks, model.mask_id)
+    return HybridObjective(recipe.hybrid, model.num_codebooks, model.mask_id, model.frame_rate, scheduler.span_len)
 
 
 def optimizer_step(run: Run) -> torch.Tensor:
@@ -351,7 +344,9 @@ def validate(run: Run) -> dict[str, float]:
         for stage in range(run.recipe.model.num_codebooks):
             for batch in valid_batches(tokens, indices, count, run.stream.frames, run.scheduler, config.seed,
                                        stage, batch_size):
-                sums[0, stage] += stage_loss(run, batch, stage, length).float()
+                # Validation scores the masked objective alone (no prefix), stage by stage.
+                ce = run.objective.loss_sum(run.lm, batch, StepDraw(stage), length, world.device, run.autocast)
+                sums[0, stage] += ce.float()
                 sums[1, stage] += (batch.spans & batch.valid).sum()
     ce, counted = all_sum(sums)
     per_stage = (ce / counted.clamp(min=1)).tolist()
@@ -452,11 +447,14 @@ def finish(run: Run) -> Path:
 
 def write_samples(run: Run) -> None:
     """Generate a few samples with the current (EMA) weights into ``<out_dir>/samples/step-N``; collective."""
-    from magnetkit.train.samples import generate_samples
-
     weights = eval_state(run)
     if run.world.is_main:
-        for path in generate_samples(run, weights):
+        if run.codec is None:
+            run.codec = build_codec(run.recipe, run.world.device)
+        model, conditioner = run.exporter.load(weights)
+        texts = sample_texts(run.config, run.valid if run.valid is not None else run.stream.tokens)
+        folder = run.out_dir / SAMPLES_DIR / f"step-{run.step:07d}"
+        for path in generate_samples(run.recipe, model, conditioner, run.codec, texts, folder, run.world.device):
             run.log.echo(f"sample {path}")
     barrier()
 

@@ -6,14 +6,82 @@ table), mask every later stage fully, and take the cross-entropy on the masked p
 stage only. Condition dropout (classifier-free guidance, 0.3 in the paper) is applied to the
 captions when rows are drawn (`magnetkit.train.data.make_row`), row by row: audiocraft drops the
 conditions of a whole batch at once, with the same expected rate and a noisier gradient.
+
+The training loop calls an `Objective`: `MaskedObjective` here, or Hybrid-MAGNeT's
+`magnetkit.hybrid.objective.HybridObjective` (§3.4) when the recipe has a ``hybrid`` section.
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from magnetkit.train.data import STEP, generator
+
+Autocast = Callable[[], AbstractContextManager]
+
+
+@dataclass(frozen=True)
+class StepDraw:
+    """What one training step trains, drawn from the seed and the step: the same on every process."""
+
+    stage: int  # the codebook stage of the masked objective
+    prefix_frames: int = 0  # Hybrid-MAGNeT's autoregressive prefix (§3.4); 0 = plain MAGNeT
+
+
+class Objective(Protocol):
+    """A training objective, as the loop calls it at every step (and, with ``StepDraw(stage)``, in validation).
+
+    The loss of a step is ``sum of loss_sum over the global batch / sum of scored_tokens``, so a
+    step does not depend on how the batch is split across processes and micro-batches.
+    """
+
+    def draw(self, seed: int, step: int, num_frames: int) -> StepDraw:
+        """What ``step`` trains (its random choices come from ``seed`` and ``step`` only)."""
+        ...
+
+    def scored_tokens(self, batch: Any, draw: StepDraw) -> torch.Tensor:
+        """The loss's normaliser for one batch (``codes``, ``spans``, ``valid``, ``texts``): a float count."""
+        ...
+
+    def loss_sum(self, lm: Callable[..., torch.Tensor], batch: Any, draw: StepDraw, condition_length: int,
+                 device: torch.device, autocast: Autocast) -> torch.Tensor:
+        """The summed (float32) loss of one batch; ``lm`` is `magnetkit.train.build.MagnetLM` (or its wrapper)."""
+        ...
+
+
+class MaskedObjective:
+    """MAGNeT's masked objective (§3.1): one random stage, its spans masked, later stages fully masked."""
+
+    def __init__(self, num_codebooks: int, mask_id: int) -> None:
+        self.num_codebooks, self.mask_id = num_codebooks, mask_id
+
+    def draw(self, seed: int, step: int, num_frames: int) -> StepDraw:
+        """A uniform stage (`draw_stage`)."""
+        return StepDraw(draw_stage(seed, step, self.num_codebooks))
+
+    def scored_tokens(self, batch: Any, draw: StepDraw) -> torch.Tensor:
+        """The masked valid tokens of the batch."""
+        return (batch.spans & batch.valid).sum().float()
+
+    def loss_sum(self, lm: Callable[..., torch.Tensor], batch: Any, draw: StepDraw, condition_length: int,
+                 device: torch.device, autocast: Autocast) -> torch.Tensor:
+        """Summed cross-entropy of the stage on the masked tokens (`masked_loss_sum`)."""
+        return masked_loss_sum(lm, batch, draw.stage, self.mask_id, condition_length, device, autocast)
+
+
+def masked_loss_sum(lm: Callable[..., torch.Tensor], batch: Any, stage: int, mask_id: int, condition_length: int,
+                    device: torch.device, autocast: Autocast) -> torch.Tensor:
+    """Summed cross-entropy of ``stage`` on the masked tokens of ``batch`` (the model under ``autocast``)."""
+    codes = batch.codes.to(device)
+    inputs, loss_mask = mask_inputs(codes, batch.spans.to(device), batch.valid.to(device), stage, mask_id)
+    with autocast():
+        logits = lm(inputs, batch.texts, stage, condition_length)  # [B, 1, T, card]
+    return cross_entropy_sum(logits, codes[:, stage], loss_mask)
 
 
 def draw_stage(seed: int, step: int, num_codebooks: int) -> int:

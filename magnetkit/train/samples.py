@@ -3,43 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from magnetkit.audio import write_audio
-from magnetkit.commands.generate import slug
+from magnetkit.batch import slug
 from magnetkit.pipeline import Pipeline
-from magnetkit.train.build import build_codec
-
-if TYPE_CHECKING:
-    from magnetkit.train.loop import Run
+from magnetkit.recipe import Recipe
+from magnetkit.train.cache import TokenSet
+from magnetkit.train.config import TrainConfig
 
 SAMPLES_DIR = "samples"
 
 
-def sample_texts(run: "Run") -> list[str | None]:
-    """``train.sample_texts``, else the first captions of the validation (or training) files."""
-    if run.config.sample_texts:
-        return list(run.config.sample_texts)
-    tokens = run.valid if run.valid is not None else run.stream.tokens
+def sample_texts(config: TrainConfig, tokens: TokenSet) -> list[str | None]:
+    """``train.sample_texts``, else the first captions of ``tokens`` (the validation or training files)."""
+    if config.sample_texts:
+        return list(config.sample_texts)
     captions = [entry.caption for entry in tokens.entries if entry.caption]
-    return list(dict.fromkeys(captions))[:run.config.num_samples] or [None] * run.config.num_samples
+    return list(dict.fromkeys(captions))[:config.num_samples] or [None] * config.num_samples
 
 
-def generate_samples(run: "Run", weights: dict[str, torch.Tensor]) -> list[Path]:
-    """Generate from ``weights`` with the recipe's generation settings; return the files written."""
-    if run.codec is None:
-        run.codec = build_codec(run.recipe, run.world.device)
-    model, conditioner = run.exporter.load(weights)
-    pipeline = Pipeline(run.recipe, model, conditioner, run.codec, device=run.world.device)
-    texts = sample_texts(run)
+def generate_samples(recipe: Recipe, model: torch.nn.Module, conditioner: torch.nn.Module, codec: object,
+                     texts: list[str | None], folder: Path, device: torch.device) -> list[Path]:
+    """Generate ``texts`` with the recipe's generation settings into ``folder``; return the files written.
+
+    The modules go back to the CPU afterwards, out of accelerator memory.
+    """
+    pipeline = Pipeline(recipe, model, conditioner, codec, device=device)
+    seed = recipe.train.seed if recipe.train else 0
     # A fixed seed: successive samples differ only because the weights do.
-    with torch.random.fork_rng(devices=[run.world.device] if run.world.device.type == "cuda" else []):
-        result = pipeline.generate(texts, seed=run.config.seed, progress=False)
-    folder = run.out_dir / SAMPLES_DIR / f"step-{run.step:07d}"
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        result = pipeline.generate(texts, seed=seed, progress=False)
     paths = [write_audio(folder / f"{i:02d}_{slug(text or 'unconditional')}.wav", audio, result.sample_rate)
              for i, (text, audio) in enumerate(zip(texts, result.audio))]
-    model.cpu()  # the CPU copies go back out of accelerator memory
+    model.cpu()
     conditioner.cpu()
     return paths

@@ -15,30 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.audio import convert_audio
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, UsageError, convert_audio, from_pretrained, load_complete
+from magnetkit_clap.config import ClapConditionerConfig
 
 _WHAT = "CLAP model"
 _PROBE_TEXT = "a calm piano melody with soft drums"
-
-
-class ClapConditionerConfig(BaseModel):
-    """Parameters of the ``clap`` conditioner (the recipe's ``conditioner`` section)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("laion/larger_clap_music", description="hub id or transformers folder of a ClapModel "
-                       "with its tokenizer and feature extractor")
-    normalize: bool = Field(True, description="re-normalise the embedding to unit norm after averaging audio windows")
-    max_text_tokens: int = Field(77, gt=2, description="texts are truncated to this many tokens (CLAP's 77)")
-    audio_window_seconds: float | None = Field(None, gt=0, description=(
-        "audio longer than this is embedded in windows and averaged; None = the feature extractor's max length"))
-    audio_stride_seconds: float = Field(1.0, gt=0, description="hop between audio windows")
-    audio_batch_size: int = Field(8, gt=0, description="audio windows embedded per CLAP call")
 
 
 @dataclass

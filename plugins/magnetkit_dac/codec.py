@@ -9,27 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete
+from magnetkit import CheckpointError, ChunkedDecoding, UsageError, WrappedCodec, load_complete
+from magnetkit_dac.config import DacCodecConfig
 
 _WHAT = "DAC model"
-
-
-class DacCodecConfig(BaseModel):
-    """Parameters of the ``dac`` codec (the recipe's ``codec`` section)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("descript/dac_44khz", description=(
-        "hub id (descript/dac_16khz, dac_24khz, dac_44khz) or a transformers folder (config.json + weights)"))
-    num_codebooks: int | None = Field(None, ge=1, description="codebooks to use (fewer = lower bitrate); None = all")
-    chunk_seconds: float | None = Field(30.0, gt=0, description=(
-        "decode longer code sequences window by window, this many seconds each; None = always in one shot"))
-    chunk_context_seconds: float = Field(0.5, ge=0, description=(
-        "context decoded and dropped on each side of a window (the decoder sees about 0.1 s)"))
 
 
 def load_dac_model(source: str):
@@ -55,14 +39,13 @@ class DacCodec(WrappedCodec):
 
     family = "DAC"
 
-    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
-                 chunk_context_seconds: float = 0.5):
+    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None,
+                 chunking: ChunkedDecoding | None = None) -> None:
         config = model.config
         # hop_length, not config.frame_rate, which rounds up (86.13 Hz -> 87 for 44.1 kHz).
         super().__init__(model, sample_rate=config.sampling_rate, channels=1, hop_length=config.hop_length,
                          cardinality=config.codebook_size, total_codebooks=config.n_codebooks,
-                         num_codebooks=num_codebooks, chunk_seconds=chunk_seconds,
-                         chunk_context_seconds=chunk_context_seconds)
+                         num_codebooks=num_codebooks, chunking=chunking or DacCodecConfig())
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -82,5 +65,4 @@ class DacCodec(WrappedCodec):
 
 def factory(config: DacCodecConfig) -> DacCodec:
     """DAC (transformers): descript/dac_16khz, dac_24khz, dac_44khz, or a transformers folder."""
-    return DacCodec(load_dac_model(config.model), num_codebooks=config.num_codebooks,
-                    chunk_seconds=config.chunk_seconds, chunk_context_seconds=config.chunk_context_seconds)
+    return DacCodec(load_dac_model(config.model), num_codebooks=config.num_codebooks, chunking=config)

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
 
 METASPACE = "\u2581"  # sentencepiece's word-boundary mark
 # Every character a prompt may contain maps to a token, so a new word is spelled out, not dropped.

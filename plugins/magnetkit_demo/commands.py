@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from magnetkit.cli import add_command
-from magnetkit.errors import UsageError
+from magnetkit import UsageError, add_command
 
 EXAMPLES = {
     "demo-captions": "magnetkit demo-captions runs/demo/data/train runs/demo/caption-t5",
@@ -29,7 +28,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the demo commands."""
     from magnetkit_synth.dataset import SPLITS
 
-    from magnetkit_demo.training import DemoData
+    from magnetkit_demo.config import DemoData
 
     p = _parser(subparsers, "demo-captions", "build the tiny caption T5 (tokenizer + random encoder) from a "
                 "training manifest", run_demo_captions)
@@ -83,7 +82,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo_captions(args: argparse.Namespace) -> int:
     """Write the caption encoder and say how many words it knows."""
-    from magnetkit.train.manifest import read_items
+    from magnetkit import read_items
 
     from magnetkit_demo.captions import INFO_FILE, build_caption_encoder
 
@@ -120,7 +119,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Load the model twice (guided and cfg 1), generate every prompt, judge, print the table."""
     import torch
 
-    from magnetkit.loading import load
+    from magnetkit import load
 
     from magnetkit_demo.adherence import evaluate, mean_report, prompts
 

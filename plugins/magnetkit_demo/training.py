@@ -12,22 +12,12 @@ from typing import Callable, Iterable
 
 import torch
 
-from magnetkit.errors import UsageError
+from magnetkit import UsageError
+from magnetkit_demo.config import DemoData
 
 RECIPE = "demo-train"  # recipes/demo-train.yaml
 MODEL_DIR, CAPTIONS_DIR, CODEC_DIR = "model", "caption-t5", "speccodec"
 TRAINING_FILE = "training.json"  # provenance of the installed model: data, steps, time
-
-
-@dataclass(frozen=True)
-class DemoData:
-    """How much synthetic data the demo model trains on."""
-
-    train_clips: int = 4000
-    valid_clips: int = 200
-    seed: int = 0
-    omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
-    augment_captions: float = 0.0  # share of training captions drawn from the wide vocabulary (augmented_caption)
 
 
 @dataclass
@@ -86,9 +76,7 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     Raises:
         UsageError, RecipeError: bad counts or overrides.
     """
-    from magnetkit.recipe import load_recipe
-    from magnetkit.train.loop import train
-    from magnetkit.train.manifest import read_items
+    from magnetkit import load_recipe, read_items, train_model
     from magnetkit_speccodec.codec import SHIPPED
 
     from magnetkit_demo.captions import build_caption_encoder
@@ -104,7 +92,7 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     overrides = [*layout, *overrides]
     recipe = load_recipe(RECIPE, overrides)
     started = time.perf_counter()
-    model = train(RECIPE, overrides)
+    model = train_model(RECIPE, overrides)
     seconds = time.perf_counter() - started
     codec = Path(recipe.codec.config.model) if getattr(recipe.codec.config, "model", None) else SHIPPED
     return DemoRun(model=Path(model), caption_encoder=captions, codec=codec, train_seconds=seconds,

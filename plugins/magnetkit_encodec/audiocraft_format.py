@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import yaml
 
-from magnetkit.errors import CheckpointError
+from magnetkit import CheckpointError
 
 _INTERPOLATION = re.compile(r"^\$\{([A-Za-z0-9_.]+)\}$")
 

@@ -10,30 +10,14 @@ import math
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.codecs import WrappedCodec
-from magnetkit.errors import CheckpointError, UsageError
-from magnetkit.hub import load_complete, local_path, looks_like_hub_id
+from magnetkit import CheckpointError, ChunkedDecoding, UsageError, WrappedCodec, load_complete, local_path, looks_like_hub_id
 
 from magnetkit_encodec.audiocraft_format import build_from_package, pointer_name, read_package
+from magnetkit_encodec.config import EncodecCodecConfig
 
 AUDIOCRAFT_FILE = "compression_state_dict.bin"
 _WHAT = "EnCodec model"
-
-
-class EncodecCodecConfig(BaseModel):
-    """Parameters of the ``encodec`` codec (the recipe's ``codec`` section)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("facebook/encodec_32khz", description=(
-        "hub id (facebook/encodec_24khz, _32khz, _48khz), transformers folder, or audiocraft "
-        "compression_state_dict.bin (file, or a folder or hub repo holding one)"))
-    num_codebooks: int | None = Field(None, ge=1, description="codebooks to use (fewer = lower bandwidth); None = all")
-    chunk_seconds: float | None = Field(30.0, gt=0, description=(
-        "decode longer code sequences window by window, this many seconds each; None = always in one shot"))
-    chunk_context_seconds: float = Field(1.0, ge=0, description="context decoded and dropped on each side of a window")
 
 
 def load_encodec_model(source: str):
@@ -98,8 +82,8 @@ class EncodecCodec(WrappedCodec):
 
     family = "EnCodec"
 
-    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None, chunk_seconds: float | None = 30.0,
-                 chunk_context_seconds: float = 1.0):
+    def __init__(self, model: torch.nn.Module, num_codebooks: int | None = None,
+                 chunking: ChunkedDecoding | None = None) -> None:
         config = model.config
         # Encode the whole signal as one frame, as audiocraft does: the Codec contract has no
         # per-chunk scales (encodec_48khz sets chunk_length_s, which would yield several).
@@ -107,8 +91,7 @@ class EncodecCodec(WrappedCodec):
         config.overlap = None
         super().__init__(model, sample_rate=config.sampling_rate, channels=config.audio_channels,
                          hop_length=math.prod(config.upsampling_ratios), cardinality=config.codebook_size,
-                         total_codebooks=len(model.quantizer.layers), num_codebooks=num_codebooks,
-                         chunk_seconds=chunk_seconds, chunk_context_seconds=chunk_context_seconds)
+                         total_codebooks=len(model.quantizer.layers), num_codebooks=num_codebooks, chunking=chunking)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -121,6 +104,16 @@ class EncodecCodec(WrappedCodec):
         codes = self.model.encode(self._model_input(wav), bandwidth=bandwidth, return_dict=False)[0]  # [1, B, K, T]
         return codes[0, :, : self.num_codebooks].long()
 
+    @torch.no_grad()
+    def latents(self, wav: torch.Tensor) -> torch.Tensor:
+        """``[B, C, S]`` audio -> ``[B, D, T]`` the encoder's continuous output before quantisation.
+
+        What the ``encodec`` embedder compares (FAD on codec latents); no input normalisation.
+        """
+        if wav.dim() != 3 or wav.shape[1] != self.channels or wav.shape[-1] == 0:
+            raise UsageError(f"EnCodec encodes [B, {self.channels}, S] audio, got {tuple(wav.shape)}")
+        return self.model.encoder(self._model_input(wav))
+
     def _decode_once(self, codes: torch.Tensor) -> torch.Tensor:
         # transformers wants [chunks, B, K, T] and one scale per chunk; generated codes have none.
         return self.model.decode(self._model_codes(codes)[None], [None], return_dict=False)[0]
@@ -128,5 +121,4 @@ class EncodecCodec(WrappedCodec):
 
 def factory(config: EncodecCodecConfig) -> EncodecCodec:
     """EnCodec (transformers): 24/32/48 kHz hub models, transformers folders, audiocraft codec files."""
-    return EncodecCodec(load_encodec_model(config.model), num_codebooks=config.num_codebooks,
-                        chunk_seconds=config.chunk_seconds, chunk_context_seconds=config.chunk_context_seconds)
+    return EncodecCodec(load_encodec_model(config.model), num_codebooks=config.num_codebooks, chunking=config)

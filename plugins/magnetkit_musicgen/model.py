@@ -13,39 +13,24 @@ MAGNeT's mask), so codebooks MAGNeT has not decoded yet reach MusicGen as its sp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.engine import guide
-from magnetkit.errors import CheckpointError, RecipeError
-from magnetkit.hub import from_pretrained
-from magnetkit.hybrid.autoregressive import token_space_problems
-from magnetkit.hybrid.pattern import delay, teacher_forcing_inputs, undelay
+from magnetkit import (
+    CheckpointError,
+    RecipeError,
+    delay,
+    from_pretrained,
+    guide,
+    teacher_forcing_inputs,
+    token_space_problems,
+    undelay,
+)
+from magnetkit_musicgen.config import MusicgenConfig
 
 _WHAT = "MusicGen model"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class MusicgenConfig(BaseModel):
-    """Parameters of the ``musicgen`` rescorer (the recipe's ``rescorer`` section)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    model: str = Field("facebook/musicgen-small", description=(
-        "hub id or folder of a transformers MusicgenForConditionalGeneration with its tokenizer "
-        "(mono; e.g. facebook/musicgen-small, -medium, -large)"))
-    weight: float = Field(0.8, ge=0, le=1, description=(
-        "w in paper Eq. 5, p = w * p_magnet + (1 - w) * p_musicgen; 1 = MAGNeT alone (no rescoring)"))
-    stages: list[int] | None = Field(None, description="codebook stages where rescoring applies (null = all)")
-    steps: list[int] | None = Field(None, description="decoding steps (from 0) where rescoring applies (null = all)")
-    guidance_scale: float = Field(1.0, ge=0, description=(
-        "classifier-free guidance on MusicGen's scoring logits; 1 = its plain conditional probability "
-        "(one pass; other values add a null-condition pass)"))
-    temperature: float = Field(1.0, gt=0, description="temperature of MusicGen's scoring softmax")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        "float32", description="MusicGen's weights and activations (float16/bfloat16 for GPUs only)")
 
 
 def load_musicgen(source: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:

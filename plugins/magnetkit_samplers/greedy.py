@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_samplers.base import SamplerConfig, TemperatureSampler
-
-
-class GreedyConfig(SamplerConfig):
-    """Parameters of the greedy sampler; the temperature still shapes the confidences."""
+from magnetkit import TemperatureSampler
+from magnetkit_samplers.config import GreedyConfig
 
 
 class GreedySampler(TemperatureSampler):

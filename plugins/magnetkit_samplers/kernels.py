@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import torch
 
-from magnetkit.kernels import JIT_OPTIONS
+from magnetkit import JIT_OPTIONS
 
 # Candidate draws per row: a row is left undrawn with probability (1 - p)^ROUNDS at most (1e-4 at p = 0.9).
 ROUNDS = 4

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
+from magnetkit import TemperatureSampler
 from magnetkit_samplers.base import (
-    DrawingConfig,
-    TemperatureSampler,
     draw,
     draw_ranked,
     mass_below,
     ranked_cumulative,
 )
-
-
-class TopKConfig(DrawingConfig):
-    """Parameters of the top-k sampler."""
-
-    top_k: int = Field(250, ge=1, description="sample among this many most probable tokens")
+from magnetkit_samplers.config import TopKConfig
 
 
 class TopKSampler(TemperatureSampler):

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import Field
 
+from magnetkit import TemperatureSampler
 from magnetkit_samplers.base import (
-    DrawingConfig,
-    TemperatureSampler,
     draw,
     draw_ranked,
     on_cpu_as_float,
     ranked_cumulative,
 )
-
-
-class TopPConfig(DrawingConfig):
-    """Parameters of the top-p sampler."""
-
-    top_p: float = Field(0.9, gt=0, le=1, description="keep the most probable tokens holding this share of the mass")
-    cpu_kernel: bool = Field(
-        True, description="on a CPU, draw with the compiled loop of magnetkit_samplers.kernels (no sort; the same "
-                          "distribution as the sorting draw, another random stream); off: the sorting draw")
+from magnetkit_samplers.config import TopPConfig
 
 
 class TopPSampler(TemperatureSampler):

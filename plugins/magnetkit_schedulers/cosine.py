@@ -6,11 +6,8 @@ import math
 
 import torch
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
-
-
-class CosineConfig(SchedulerConfig):
-    """Parameters of the cosine scheduler (only the span parameters)."""
+from magnetkit import SpanScheduler
+from magnetkit_schedulers.config import CosineConfig
 
 
 class CosineScheduler(SpanScheduler):

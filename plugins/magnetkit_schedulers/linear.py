@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
-
-
-class LinearConfig(SchedulerConfig):
-    """Parameters of the linear scheduler (only the span parameters)."""
+from magnetkit import SpanScheduler
+from magnetkit_schedulers.config import LinearConfig
 
 
 class LinearScheduler(SpanScheduler):

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
-from magnetkit_schedulers.base import SchedulerConfig, SpanScheduler
-
-
-class PowerConfig(SchedulerConfig):
-    """Parameters of the power scheduler."""
-
-    exponent: float = Field(2.0, gt=0, description="p in gamma(t) = 1 - t^p; above 1 keeps more masked early")
+from magnetkit import SpanScheduler
+from magnetkit_schedulers.config import PowerConfig
 
 
 class PowerScheduler(SpanScheduler):

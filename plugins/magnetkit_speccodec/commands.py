@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from magnetkit.cli import add_command
-from magnetkit.errors import UsageError
-from magnetkit_speccodec.fit import FitConfig
+from magnetkit import UsageError, add_command
+from magnetkit_speccodec.config import FitConfig
 
 EXAMPLES = {
     "fit-codec": "magnetkit fit-codec data/synth-train out/speccodec\n"
@@ -81,7 +80,7 @@ def run_codec_fidelity(args: argparse.Namespace) -> int:
     import yaml
     from pydantic import ValidationError
 
-    from magnetkit.registry import get_registry
+    from magnetkit import get_registry
     from magnetkit_synth.dataset import iter_clips
     from magnetkit_synth.fidelity import codec_fidelity
 

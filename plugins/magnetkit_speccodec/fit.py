@@ -7,23 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from magnetkit.errors import UsageError
-from magnetkit_speccodec.codec import SpecCodec, SpecParams, nearest, token_features
-
-
-class FitConfig(BaseModel):
-    """How a speccodec is fitted: its representation and the k-means budget."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    params: SpecParams = Field(default_factory=SpecParams)
-    tokens_per_clip: int = Field(40, ge=1, description=(
-        "random tokens kept from each clip: many short samples cover more pitches and timbres than a few whole clips"))
-    kmeans_iters: int = Field(10, ge=1)
-    max_clips: int | None = Field(None, ge=1, description="use at most this many files of the source")
-    seed: int = 0
+from magnetkit import UsageError
+from magnetkit_speccodec.codec import SpecCodec, nearest, token_features
+from magnetkit_speccodec.config import FitConfig
 
 
 def kmeans(data: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
@@ -59,8 +46,7 @@ def kmeans(data: torch.Tensor, k: int, iters: int, generator: torch.Generator) -
 def collect_features(source: str | Path, config: FitConfig,
                      progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Shape vectors [N, D] and log gains [N, P] of ``tokens_per_clip`` random tokens per file, and the file count."""
-    from magnetkit.audio import read_audio
-    from magnetkit.train.manifest import read_items
+    from magnetkit import read_audio, read_items
 
     items = read_items(source)[: config.max_clips]
     generator = torch.Generator().manual_seed(config.seed)

@@ -11,34 +11,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from magnetkit.errors import CheckpointError
-from magnetkit.hub import from_pretrained, load_complete
-from magnetkit.interfaces import Condition
+from magnetkit import CheckpointError, Condition, from_pretrained, load_complete
+from magnetkit_t5.config import T5ConditionerConfig
 
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only
 # its 3 special tokens, 100 sentinels and a word boundary. Real vocabularies are far larger.
 MIN_ORDINARY_TOKENS = 16
-
-
-class T5ConditionerConfig(BaseModel):
-    """Parameters of the ``t5`` conditioner (audiocraft's ``conditioners.<name>.t5``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field("t5-base", description="T5 hub id or local folder (tokenizer + encoder)")
-    word_dropout: float = Field(0.0, ge=0, lt=1, description="training only: drop each word with this probability")
-    normalize_text: bool = Field(False, description="audiocraft's spaCy text normaliser; not supported")
-    max_length: int | None = Field(None, gt=1, description="truncate texts to this many tokens; None = never (audiocraft)")
-
-    @field_validator("normalize_text")
-    @classmethod
-    def _no_normalizer(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("text normalisation (audiocraft's spaCy lemmatiser) is not supported; set it to false")
-        return value
 
 
 class T5Conditioner(nn.Module):

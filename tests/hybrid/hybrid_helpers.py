@@ -44,7 +44,7 @@ class PreferLowConfig(BaseModel):
 class PreferLow:
     """Scores codes below CARD / 2 as certain and the rest as nearly impossible."""
 
-    def __init__(self, config: PreferLowConfig, *, pipeline=None):
+    def __init__(self, config: PreferLowConfig, *, pipeline=None, role="rescorer"):
         self.weight = config.weight
         self.calls: list[tuple[int, ...]] = []
 

@@ -118,7 +118,8 @@ def test_uncached_hub_id_fails_fast_in_one_line(tmp_path, monkeypatch):
 
 
 def test_random_dac_with_other_ratios_passes_the_codec_contract():
-    check_codec(DacCodec(random_dac(downsampling_ratios=[2, 4, 4], sampling_rate=8000), chunk_context_seconds=0.1),
+    check_codec(DacCodec(random_dac(downsampling_ratios=[2, 4, 4], sampling_rate=8000),
+                         chunking=DacCodecConfig(chunk_context_seconds=0.1)),
                 seconds=0.25)
 
 

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 import magnetkit
+from magnetkit.codecs import ChunkedDecoding
 from magnetkit.errors import CheckpointError, HubUnavailableError, UsageError
 from magnetkit.testing.codec_contract import CodecContract, check_codec, sample_audio
 from magnetkit_encodec import EncodecCodec, EncodecCodecConfig, factory, load_encodec_model
@@ -264,7 +265,7 @@ def random_encodec(chunk_seconds: float | None = 30.0, **overrides) -> EncodecCo
     generator = torch.Generator().manual_seed(0)
     for layer in model.quantizer.layers:  # a random EncodecModel has all-zero codebooks
         layer.codebook.embed.copy_(0.5 * torch.randn(layer.codebook.embed.shape, generator=generator))
-    return EncodecCodec(model, chunk_seconds=chunk_seconds, chunk_context_seconds=1.0)
+    return EncodecCodec(model, chunking=ChunkedDecoding(chunk_seconds=chunk_seconds, chunk_context_seconds=1.0))
 
 
 @pytest.mark.parametrize("overrides", [

@@ -108,7 +108,7 @@ def test_fast_top_k_confidences_are_the_truncated_distribution_like_audiocraft()
 
 def test_many_positions_are_sampled_in_chunks_with_the_same_results():
     from magnetkit_samplers import GreedyConfig, GreedySampler
-    from magnetkit_samplers.base import CHUNK_ENTRIES
+    from magnetkit.sampling import CHUNK_ENTRIES
 
     logits = 3 * torch.randn(2, 700, 2048, generator=torch.Generator().manual_seed(6))
     assert logits.shape[0] * logits.shape[1] > CHUNK_ENTRIES // 2048  # several chunks

@@ -12,7 +12,7 @@ from magnetkit.hybrid import HybridConfig, decode_prefix
 from magnetkit.model.config import ModelConfig
 from magnetkit.recipe import load_recipe
 from magnetkit.registry import get_registry
-from magnetkit.testing import FakeCodec, FakeCodecConfig
+from magnetkit.testing import FakeCodec, FakeCodecConfig, check_rescorer
 
 CARD, K = 64, 4
 TEXTS = ["happy rock", "sad slow piano"]
@@ -158,3 +158,9 @@ def test_unsupported_or_missing_models_are_one_line_errors(tmp_path):
     model.save_pretrained(stereo)
     with pytest.raises(CheckpointError, match="stereo"):
         build_musicgen(MusicgenConfig(model=str(stereo)))
+
+
+@pytest.mark.parametrize("params", [{}, {"guidance_scale": 3.0, "stages": [0], "steps": [0, 1], "weight": 0.3}])
+def test_rescorer_contract(folder, params):
+    check_rescorer(build_musicgen, MusicgenConfig(model=str(folder), **params), num_codebooks=K, cardinality=CARD,
+                   pipeline=system())

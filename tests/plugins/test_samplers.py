@@ -53,9 +53,9 @@ def test_registered_by_the_plugin():
 
 
 class _InPlace(TopPSampler):
-    def __call__(self, logits, step, num_steps, generator=None):
+    def __call__(self, logits, step, num_steps, generator=None, stage=None):
         logits.div_(2)  # a classic bug: scaling the caller's logits in place
-        return super().__call__(logits, step, num_steps, generator)
+        return super().__call__(logits, step, num_steps, generator, stage)
 
 
 def test_contract_catches_broken_samplers():

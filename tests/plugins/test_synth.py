@@ -206,7 +206,10 @@ def test_noise_is_not_tonal_and_a_tone_is():
 
 def test_waveform_rule_on_ideal_profiles():
     n = np.arange(1, 11)
-    db = lambda a: 20 * np.log10(np.maximum(a / a[0], 1e-3))
+
+    def db(a):
+        return 20 * np.log10(np.maximum(a / a[0], 1e-3))
+
     assert analysis.waveform_from_profile(db((n == 1) + 1e-9)) == "sine"
     assert analysis.waveform_from_profile(db(np.where(n % 2 == 1, 1.0 / n, 1e-9))) == "square"
     assert analysis.waveform_from_profile(db(1.0 / n)) == "saw"

@@ -25,9 +25,11 @@ def test_mask_keeps_earlier_stages_masks_the_stage_on_spans_and_later_stages_ful
 
 
 def test_loss_is_the_sum_over_masked_positions_of_the_stage():
-    logits = torch.randn(2, 1, 5, 16)
-    targets = torch.randint(0, 16, (2, 5))
-    mask = torch.rand(2, 5) > 0.5
+    generator = torch.Generator().manual_seed(0)  # unseeded, the mask was sometimes empty (expected = int 0)
+    logits = torch.randn(2, 1, 5, 16, generator=generator)
+    targets = torch.randint(0, 16, (2, 5), generator=generator)
+    mask = torch.rand(2, 5, generator=generator) > 0.5
+    assert mask.any()
     expected = sum(F.cross_entropy(logits[b, 0, t], targets[b, t], reduction="sum")
                    for b in range(2) for t in range(5) if mask[b, t])
     torch.testing.assert_close(cross_entropy_sum(logits, targets, mask), expected)
@@ -81,3 +83,62 @@ def test_a_checkpoint_folder_appears_whole_or_not_at_all(tmp_path):
         write_folder(tmp_path / "checkpoints" / f"step-{step:07d}", lambda f: (f / "state.pt").write_bytes(b"x"))
     prune(tmp_path, keep_last=2)
     assert [s for s, _ in list_checkpoints(tmp_path)] == [20, 30]
+
+
+# ------------------------------------------------------------------- the objective units
+class _Batch:
+    def __init__(self, seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        self.codes = torch.randint(0, MASK, (2, 4, 12), generator=generator)
+        self.spans = torch.rand(2, 12, generator=generator) < 0.5
+        self.valid = torch.ones(2, 12, dtype=torch.bool)
+        self.texts = ["a", None]
+
+
+def _fake_lm(calls):
+    def lm(inputs, texts, stage, condition_length=None, causal_prefix=0):
+        calls.append((tuple(inputs.shape), stage, causal_prefix))
+        heads = 1 if not causal_prefix else inputs.shape[1]
+        return torch.log_softmax(inputs[:, :heads, :, None].float().expand(-1, -1, -1, MASK) * 0.1, dim=-1)
+    return lm
+
+
+def test_masked_objective_is_the_loop_step_of_paper_3_1():
+    from contextlib import nullcontext
+
+    from magnetkit.train.objective import MaskedObjective, StepDraw
+
+    objective, batch, calls = MaskedObjective(4, MASK), _Batch(), []
+    assert [objective.draw(0, step, 12).stage for step in range(50)] == [draw_stage(0, step, 4) for step in range(50)]
+    assert objective.draw(0, 3, 12).prefix_frames == 0
+    assert float(objective.scored_tokens(batch, StepDraw(1))) == float((batch.spans & batch.valid).sum())
+    loss = objective.loss_sum(_fake_lm(calls), batch, StepDraw(2), 5, torch.device("cpu"), nullcontext)
+    inputs, mask = mask_inputs(batch.codes, batch.spans, batch.valid, 2, MASK)
+    expected = cross_entropy_sum(_fake_lm([])(inputs, batch.texts, 2), batch.codes[:, 2], mask)
+    assert torch.equal(loss, expected) and calls == [((2, 4, 12), 2, 0)]
+
+
+def test_the_loop_calls_the_recipe_s_objective_and_hybrid_without_a_prefix_is_the_masked_one():
+    from contextlib import nullcontext
+
+    from magnetkit.hybrid import HybridConfig
+    from magnetkit.hybrid.objective import HybridObjective
+    from magnetkit.recipe import load_recipe
+    from magnetkit.train.loop import build_objective
+    from magnetkit.train.objective import MaskedObjective, StepDraw
+
+    base = {"codec": {"name": "encodec"}, "conditioner": {"name": "t5"},
+            "model": {"dim": 32, "num_heads": 2, "num_layers": 1, "cardinality": MASK}}
+    scheduler = type("S", (), {"span_len": 3})()
+    assert isinstance(build_objective(load_recipe(base), scheduler), MaskedObjective)
+    hybrid = build_objective(load_recipe({**base, "hybrid": {"prefix_prob": 1.0}}), scheduler)
+    assert isinstance(hybrid, HybridObjective)
+    assert all(hybrid.draw(0, step, 100).prefix_frames > 0 for step in range(20))
+    never = HybridObjective(HybridConfig(prefix_prob=0.0), 4, MASK, 50.0, 3)
+    assert all(never.draw(0, step, 12).prefix_frames == 0 for step in range(20))
+    batch, cpu = _Batch(1), torch.device("cpu")
+    plain = MaskedObjective(4, MASK).loss_sum(_fake_lm([]), batch, StepDraw(1), 5, cpu, nullcontext)
+    assert torch.equal(never.loss_sum(_fake_lm([]), batch, StepDraw(1), 5, cpu, nullcontext), plain)
+    calls = []
+    with_prefix = never.loss_sum(_fake_lm(calls), batch, StepDraw(1, prefix_frames=4), 5, cpu, nullcontext)
+    assert calls[0][2] == 4 + 4 and torch.isfinite(with_prefix)  # the prefix block: P + K columns, causal

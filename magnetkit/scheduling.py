@@ -1,27 +1,23 @@
-"""What every built-in scheduler shares: the span parameters and all span masking; only gamma(t) differs."""
+"""The reusable scheduler base: span parameters and all span masking; a subclass supplies only gamma(t).
+
+`SpanScheduler` implements the whole `magnetkit.interfaces.MaskingScheduler` contract around one
+abstract method, `SpanScheduler.mask_rate`. The built-in cosine, linear and power schedulers
+(plugin ``magnetkit_schedulers``) subclass it, exactly as a third-party scheduler can::
+
+    from magnetkit import SchedulerConfig, SpanScheduler
+
+    class Quadratic(SpanScheduler):
+        def mask_rate(self, t):
+            return 1 - self._time(t) ** 2
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
-
-from magnetkit_schedulers.spans import extend_spans, least_probable_spans, num_spans_table, top_units_mask
-
-
-class SchedulerConfig(BaseModel):
-    """Span parameters common to every built-in scheduler."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    span_len: int = Field(3, ge=1, description="frames per masked span (3 = 60 ms at 50 Hz, paper §3)")
-    arrangement: Literal["nonoverlap", "stride1"] = Field(
-        "nonoverlap",
-        description="decoding spans: 'nonoverlap' = fixed chunks of span_len frames; "
-                    "'stride1' = overlapping spans starting at any frame",
-    )
+from magnetkit.component_config import SchedulerConfig
+from magnetkit.spans import extend_spans, least_probable_spans, num_spans_table, top_units_mask
 
 
 class SpanScheduler(ABC):

@@ -1,6 +1,7 @@
 """Span masking maths shared by every scheduler: span construction, decoding masks, the App. C table.
 
-Everything here is a pure function of its arguments; the schedulers only choose the curve gamma(t).
+Everything here is a pure function of its arguments; `magnetkit.SpanScheduler` builds on them and
+the schedulers only choose the curve gamma(t).
 Semantics follow audiocraft's MAGNeT (``lm_magnet.py`` and ``solvers/magnet.py``) exactly,
 including how ties and rounding resolve, so generations reproduce the reference bit for bit.
 """
