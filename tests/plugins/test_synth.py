@@ -256,7 +256,7 @@ def test_the_previous_rule_was_fooled_by_a_drone_with_clicks():
 
 
 def test_note_segments_merge_same_pitch_and_drop_glitches():
-    hz = lambda midi: 440.0 * 2 ** ((midi - 69) / 12)
+    hz = midi_to_hz
     f0 = np.full(200, hz(60))  # 1 s at 5 ms
     f0[50:53] = hz(72)  # a 15 ms glitch
     f0[100:104] = np.nan  # a dip in level
