@@ -13,3 +13,4 @@ class DemoData:
     valid_clips: int = 200
     seed: int = 0
     omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
+    augment_captions: float = 0.0  # share of training captions drawn from the wide vocabulary (augmented_caption)

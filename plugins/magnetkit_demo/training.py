@@ -47,12 +47,14 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
         if clips <= 0:
             raise UsageError(f"the {split} split needs a positive number of clips, got {clips}")
         folder = out / "data" / split
-        omit = data.omit_attributes if split == "train" else 0.0  # validation captions name every attribute
+        # validation captions name every attribute in the base vocabulary
+        omit = data.omit_attributes if split == "train" else 0.0
+        augment = data.augment_captions if split == "train" else 0.0
         if _manifest_lines(folder) == clips:
             progress(f"{split}: reusing {clips} clips in {folder}")
         else:
             started = time.perf_counter()
-            write_dataset(folder, clips, data.seed, split, omit_attributes=omit)
+            write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

@@ -43,7 +43,7 @@ __all__ = [
 
 @hookimpl
 def register_commands(subparsers) -> None:
-    """Add ``synth-data``."""
+    """Add ``synth-data`` and ``judge-accuracy``."""
     from magnetkit_synth.commands import add_commands
 
     add_commands(subparsers)

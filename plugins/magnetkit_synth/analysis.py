@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,24 @@ FAST_IOI_S = 0.25  # median inter-onset interval below this is "fast"
 # Energy-weighted YIN aperiodicity below which a clip is pitched: clean tonal clips measure <= 0.12,
 # noise drums >= 0.32 (the short kick body is the only periodic part of a beat).
 TONAL_APERIODICITY = 0.2
+
+# Notes and rhythm (the generator's definitions, dataset.py): an arpeggio cycles a triad, so it
+# changes pitch (by 3 semitones or more) at every onset and holds three distinct notes; a beat hits
+# on every step of a regular grid; a sustained note is one pitch for the whole clip.
+NOTE_JUMP_SEMITONES = 0.5  # a frame-to-frame f0 jump above this starts a new note
+MIN_NOTE_S = 0.04  # shorter pitched runs are glitches, not notes (the shortest real note is ~95 ms)
+DISTINCT_NOTE_SEMITONES = 1.5  # pitches closer than this are one note (triad steps are >= 3)
+ARPEGGIO_NOTES = 3  # distinct notes an arpeggio needs
+SUSTAINED_SHARE = 0.7  # one pitch holding this share of the pitched time is a sustained note
+MINOR_NOTE_SHARE = 0.08  # a distinct note must hold this share of the pitched time to count
+RHYTHM_TOLERANCE = 0.15  # an inter-onset interval within this fraction of a whole number of steps fits the grid
+RHYTHM_FIT_SHARE = 0.8  # share of intervals that must fit the grid for a beat
+# Longest silence (s) a clip of each judged pattern may hold, beyond its note interval, before it
+# counts as "stopped playing" (real clips: the last note's gap to the end, a drum hit's decay).
+# (note intervals, seconds): a beat's last hit may come up to two steps before the end, less its decay.
+SILENCE_ALLOWED = {"sustained": (0.0, 0.3), "arpeggio": (1.0, 0.25), "beat": (2.0, 0.25)}
+OTHER_SILENCE_ALLOWED = (0.0, 0.5)
+PLUCK_RING_S = 1.0  # a plucked sustained note may fade to silence after ringing this long
 
 
 # -------------------------------------------------------------------------------- utilities
@@ -157,6 +176,80 @@ def match_onsets(reference: np.ndarray, estimate: np.ndarray, tolerance: float =
     return np.array(idx, dtype=np.int64), np.array(errors, dtype=np.float64)
 
 
+# ------------------------------------------------------------------------------------- notes
+@dataclass(frozen=True)
+class NoteSegment:
+    """A run of voiced frames holding one pitch: start and end (s) and median pitch (MIDI, fractional)."""
+
+    start: float
+    end: float
+    pitch: float
+
+
+def note_segments(f0: np.ndarray, hop: int = HOP, sr: int = SAMPLE_RATE) -> list[NoteSegment]:
+    """Split an f0 track into notes: a new note where voicing stops or the pitch jumps; short runs dropped.
+
+    Consecutive notes of the same pitch (a dip in level, a click) are merged, so every returned
+    note after the first starts with a real pitch change.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        midi = 69.0 + 12.0 * np.log2(f0 / 440.0)
+    voiced = ~np.isnan(midi)
+    jump = np.zeros(len(midi), dtype=bool)
+    jump[1:] = ~voiced[1:] | ~voiced[:-1] | (np.abs(np.diff(np.where(voiced, midi, 0.0))) > NOTE_JUMP_SEMITONES)
+    runs: list[NoteSegment] = []
+    start = None
+    for i in range(len(midi) + 1):
+        if i < len(midi) and voiced[i] and start is not None and not jump[i]:
+            continue
+        if start is not None and (i - start) * hop / sr >= MIN_NOTE_S:
+            runs.append(NoteSegment(start * hop / sr, i * hop / sr, float(np.median(midi[start:i]))))
+        start = i if i < len(midi) and voiced[i] else None
+    merged: list[NoteSegment] = []
+    for run in runs:
+        if merged and abs(run.pitch - merged[-1].pitch) < DISTINCT_NOTE_SEMITONES:
+            last = merged[-1]
+            merged[-1] = NoteSegment(last.start, run.end, last.pitch)
+        else:
+            merged.append(run)
+    return merged
+
+
+def pitch_classes(notes: list[NoteSegment]) -> list[float]:
+    """Share of the voiced note time each distinct pitch holds (pitches closer than `DISTINCT_NOTE_SEMITONES` are one), largest first."""
+    if not notes:
+        return []
+    order = sorted(notes, key=lambda n: n.pitch)
+    groups: list[list[NoteSegment]] = [[order[0]]]
+    for note in order[1:]:
+        if note.pitch - groups[-1][-1].pitch < DISTINCT_NOTE_SEMITONES:
+            groups[-1].append(note)
+        else:
+            groups.append([note])
+    total = sum(n.end - n.start for n in notes)
+    return sorted((sum(n.end - n.start for n in g) / total for g in groups), reverse=True)
+
+
+def regular_period(onsets: np.ndarray) -> float | None:
+    """The step (s) of a regular rhythm the onsets follow, or None when they follow none.
+
+    Regular means: almost every inter-onset interval is a whole number (1-4) of one step, within
+    `RHYTHM_TOLERANCE` of a step; missed quiet hits (an interval of two steps) are allowed.
+    """
+    if len(onsets) < 3:
+        return None
+    ioi = np.diff(np.sort(onsets))
+    low = np.percentile(ioi, 20)
+    base = float(np.median(ioi[ioi <= 1.3 * low]))
+    if base <= 0:
+        return None
+    steps = np.maximum(np.round(ioi / base), 1.0)
+    fits = (np.abs(ioi - steps * base) <= RHYTHM_TOLERANCE * base) & (steps <= 4)
+    if fits.mean() < RHYTHM_FIT_SHARE:
+        return None
+    return float(ioi[fits].sum() / steps[fits].sum())
+
+
 # -------------------------------------------------------------------------------- spectrum
 def spectral_centroid(wav: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     """Energy-weighted mean frequency (Hz) over the active frames."""
@@ -220,23 +313,53 @@ def waveform_from_profile(profile: np.ndarray) -> str:
     return "saw" if slope > -1.5 else "pluck"
 
 
+# -------------------------------------------------------------------------------- silence
+def silences(wav: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[float, float, float]:
+    """(time of the last active frame, longest silence after the first active frame, trailing silence), in s.
+
+    Active means louder than `ACTIVE_DB` below the loudest frame; a silent clip gives (0, length, length).
+    """
+    x = _to_mono(wav)
+    active = _active(x)
+    length = len(x) / sr
+    if not active.any():
+        return 0.0, length, length
+    idx = np.flatnonzero(active)
+    step = HOP / sr
+    tail = max(0.0, length - idx[-1] * step)
+    inner = float((np.diff(idx) - 1).max() * step) if len(idx) > 1 else 0.0
+    return float(idx[-1] * step), max(inner, tail), tail
+
+
 # -------------------------------------------------------------------------------- attributes
+# Judged values outside the generator's: "other" (a pattern it never plays: two notes, notes with no
+# regular rhythm, noise without a beat) and "silence" (nothing audible).
+OTHER, SILENCE = "other", "silence"
+
+
 @dataclass
 class Analysis:
     """Everything measured on one clip, and the attributes read from it."""
 
     f0: np.ndarray  # [N] Hz, NaN where unvoiced
-    onsets: np.ndarray  # [O] seconds
+    onsets: np.ndarray  # [O] seconds (spectral flux)
     median_f0: float
     voiced_fraction: float
     aperiodicity: float
     flatness: float
     centroid: float
-    median_ioi: float
     profile: np.ndarray  # [10] dB re h1
+    notes: list[NoteSegment]  # pitched notes, each after the first a real pitch change
+    beat_period: float | None  # the step of the regular rhythm the onsets follow, if any
+    last_sound: float  # s: time of the last audible frame
+    longest_silence: float  # s: longest silence after the first sound, the tail included
+    silent_tail: float  # s: silence at the end
+    audible: bool = True  # False: no frame rises above the silence floor
     attributes: Attributes = field(init=False)
+    median_ioi: float = field(init=False)  # s: the interval the tempo is read from (note changes or beat steps)
 
     def __post_init__(self) -> None:
+        self.median_ioi = self._interval()
         self.attributes = self._classify()
 
     @property
@@ -244,19 +367,51 @@ class Analysis:
         """Whether the clip is pitched (its energy is mostly periodic)."""
         return self.aperiodicity < TONAL_APERIODICITY
 
+    @property
+    def note_shares(self) -> list[float]:
+        """Share of the pitched time each distinct note holds, largest first."""
+        return pitch_classes(self.notes)
+
+    @property
+    def full_length(self) -> bool:
+        """Whether the clip keeps playing to its end: no silence longer than its judged pattern allows.
+
+        A sustained plucked note fades by nature; it only has to ring for `PLUCK_RING_S`.
+        """
+        attrs = self.attributes
+        if attrs.pattern == SILENCE:
+            return False
+        if attrs.pattern == "sustained" and attrs.waveform == "pluck":
+            return self.last_sound >= PLUCK_RING_S and self.longest_silence <= self.silent_tail + 1e-9
+        steps, seconds = SILENCE_ALLOWED.get(attrs.pattern, OTHER_SILENCE_ALLOWED)
+        interval = self.median_ioi if np.isfinite(self.median_ioi) else 0.0
+        return self.longest_silence <= steps * interval + seconds
+
+    def _interval(self) -> float:
+        if not self.tonal:
+            return self.beat_period if self.beat_period is not None else float("inf")
+        starts = np.array([note.start for note in self.notes])
+        return float(np.median(np.diff(starts))) if len(starts) > 1 else float("inf")
+
     def _classify(self) -> Attributes:
+        if not self.audible:
+            return Attributes(SILENCE, SILENCE, None, SILENCE)
         if not self.tonal:
             lo, hi = REGISTER_CENTROID_HZ
             register = "low" if self.centroid < lo else "high" if self.centroid > hi else "mid"
-            tempo = "fast" if self.median_ioi < FAST_IOI_S else "slow"
-            return Attributes("drums", register, tempo, "beat")
+            if self.beat_period is None:  # noise without a regular rhythm is not a beat
+                return Attributes("drums", register, None, OTHER)
+            return Attributes("drums", register, "fast" if self.beat_period < FAST_IOI_S else "slow", "beat")
         lo, hi = REGISTER_F0_HZ
         register = "low" if self.median_f0 < lo else "high" if self.median_f0 > hi else "mid"
         waveform = waveform_from_profile(self.profile)
-        if len(self.onsets) <= 2:
-            return Attributes(waveform, register, None, "sustained")
-        tempo = "fast" if self.median_ioi < FAST_IOI_S else "slow"
-        return Attributes(waveform, register, tempo, "arpeggio")
+        shares = self.note_shares
+        if shares and shares[0] >= SUSTAINED_SHARE:
+            return Attributes(waveform, register, None, "sustained")  # one pitch, whatever glitches or clicks
+        distinct = sum(share >= MINOR_NOTE_SHARE for share in shares)
+        if distinct >= ARPEGGIO_NOTES and len(self.notes) >= ARPEGGIO_NOTES:
+            return Attributes(waveform, register, "fast" if self.median_ioi < FAST_IOI_S else "slow", "arpeggio")
+        return Attributes(waveform, register, None, OTHER)
 
 
 def analyse(wav: np.ndarray, sr: int = SAMPLE_RATE) -> Analysis:
@@ -271,7 +426,7 @@ def analyse(wav: np.ndarray, sr: int = SAMPLE_RATE) -> Analysis:
     energy = (_frames(x, YIN_WINDOW, HOP) ** 2).mean(1)[: len(aper)]
     voiced = ~np.isnan(f0)
     onsets = onset_times(x)
-    ioi = float(np.median(np.diff(onsets))) if len(onsets) > 1 else float("inf")
+    last_sound, longest, tail = silences(x)
     return Analysis(
         f0=f0,
         onsets=onsets,
@@ -280,26 +435,40 @@ def analyse(wav: np.ndarray, sr: int = SAMPLE_RATE) -> Analysis:
         aperiodicity=float((np.minimum(aper, 1.0) * energy).sum() / (energy.sum() + 1e-20)),
         flatness=spectral_flatness(x),
         centroid=spectral_centroid(x),
-        median_ioi=ioi,
         profile=harmonic_profile(x, f0),
+        notes=note_segments(f0),
+        beat_period=regular_period(onsets),
+        last_sound=last_sound,
+        longest_silence=longest,
+        silent_tail=tail,
+        audible=bool(np.abs(x).max() > 1e-6),
     )
 
 
-def attribute_accuracy(n_clips: int = 200, seed: int = 1234, split: str = "train") -> dict[str, float]:
-    """Share of clean dataset clips whose analysed attribute equals the true one, per attribute and all four."""
+def attribute_accuracy(n_clips: int = 200, seed: int = 1234, split: str = "train",
+                       transform: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, float]:
+    """Share of dataset clips whose judged attribute equals the true one, per attribute, all four, and full length.
+
+    Args:
+        n_clips, seed, split: which clips of the dataset (`magnetkit_synth.dataset.iter_clips`).
+        transform: applied to each clip's audio before judging (e.g. a codec round trip).
+    """
     from magnetkit_synth.dataset import iter_clips
 
     names = ("waveform", "register", "tempo", "pattern")
     hits = {name: 0 for name in names}
-    exact = 0
+    exact = full = 0
     for clip in iter_clips(n_clips, seed, split):
-        got = analyse(clip.audio).attributes
+        result = analyse(transform(clip.audio) if transform else clip.audio)
+        got = result.attributes
         for name in names:
             hits[name] += getattr(got, name) == getattr(clip.attributes, name)
         exact += got == clip.attributes
-    result = {name: hits[name] / n_clips for name in names}
-    result["all"] = exact / n_clips
-    return result
+        full += result.full_length
+    accuracy = {name: hits[name] / n_clips for name in names}
+    accuracy["all"] = exact / n_clips
+    accuracy["full length"] = full / n_clips
+    return accuracy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="train")
     args = parser.parse_args(argv)
     for name, value in attribute_accuracy(args.clips, args.seed, args.split).items():
-        print(f"{name:9s} {value:.3f}")
+        print(f"{name.replace(' ', '-'):11s} {value:.3f}")
     return 0
 
 

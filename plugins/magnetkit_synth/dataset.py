@@ -159,6 +159,106 @@ def partial_caption(attrs: Attributes, rng: np.random.Generator, omit: float) ->
     return "a " + " ".join(options[rng.integers(len(options))] for options in words)
 
 
+# Caption augmentation (training only): more synonyms for every value, more word orders, and
+# partial descriptions. The base captions above stay as they were, so the evaluation prompts
+# drawn with `make_caption` mean the same for every model.
+EXTRA_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "waveform": {
+        "sine": ("sine", "pure tone", "sinusoid", "soft sine"),
+        "square": ("square", "pulse wave", "chiptune square", "hollow square wave"),
+        "saw": ("saw", "saw lead", "buzzy sawtooth", "sawtooth wave"),
+        "pluck": ("plucked", "harp-like pluck", "guitar-like pluck", "plucked harp"),
+        "drums": ("drum kit", "drum machine", "noisy drums", "kit"),
+    },
+    "register": {
+        "low": ("bassy", "bass", "low-register", "dark"),
+        "mid": ("medium-pitched", "midrange", "middle", "mid"),
+        "high": ("bright", "treble", "shrill", "very high"),
+    },
+    "tempo": {
+        "slow": ("unhurried", "lazy", "gentle", "slow-paced"),
+        "fast": ("brisk", "lively", "speedy", "up-tempo"),
+    },
+    "pattern": {
+        "sustained": ("drone", "steady tone", "single held note", "long note"),
+        "arpeggio": ("arpeggiated chord", "rolling arpeggio", "arpeggiated notes", "arpeggios"),
+        "beat": ("drum pattern", "loop", "percussion pattern", "drum beat"),
+    },
+}
+VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
+    name: {value: WORDS[name][value] + EXTRA_WORDS[name][value] for value in values}
+    for name, values in WORDS.items()
+}
+
+# Word orders of augmented training captions; a field left out of a partial description is dropped
+# with its punctuation.
+_AUGMENTED_TEMPLATES = (
+    "a {tempo} {register} {waveform} {pattern}",
+    "{tempo} {pattern} played on a {register} {waveform}",
+    "a {register} {waveform} playing a {tempo} {pattern}",
+    "{register} {waveform}, {tempo} {pattern}",
+    "a {tempo} {pattern} on a {register} {waveform}",
+    "{pattern}: {tempo}, {register}, {waveform}",
+    "{waveform}, {register}, {tempo} {pattern}",
+)
+
+# Paraphrases for evaluation only: word orders and joining words no training caption uses
+# ("and", "the", "plays", "with", "in a ... way"), drawn from the whole `VOCABULARY`.
+PARAPHRASE_TEMPLATES = {
+    "tempo": (
+        "{pattern} and {tempo}, the {waveform} is {register}",
+        "the {register} {waveform} plays a {pattern}, {tempo}",
+        "{tempo} and {register}: {waveform} with a {pattern}",
+        "{waveform} {pattern} in a {tempo} way, {register}",
+    ),
+    "sustained": (
+        "{pattern} and {register}, the {waveform}",
+        "the {register} {waveform} plays a {pattern}",
+        "{register}: {waveform} with a {pattern}",
+        "{waveform} {pattern} in a {register} way",
+    ),
+}
+
+
+def _fill(template: str, fields: dict[str, str | None]) -> str:
+    """A template with its fields filled; empty fields are dropped with the punctuation around them."""
+    text = template.format(**{k: v or "" for k, v in fields.items()})
+    text = re.sub(r"\s+([,:])", r"\1", re.sub(r"\s+", " ", text)).strip()
+    text = re.sub(r"([,:])(\s*[,:])+", r"\1", text)
+    text = re.sub(r"^[,:\s]+|[,:\s]+$", "", text)
+    return re.sub(r"\ba a\b|\ba an\b", "a", text)
+
+
+def augmented_caption(attrs: Attributes, rng: np.random.Generator, omit: float = 0.15) -> str:
+    """A training caption from the wide `VOCABULARY` in one of `_AUGMENTED_TEMPLATES`.
+
+    Each of waveform, register and tempo is left out with probability ``omit`` (partial
+    descriptions); the pattern is always named.
+    """
+    template = _AUGMENTED_TEMPLATES[rng.integers(len(_AUGMENTED_TEMPLATES))]
+    fields: dict[str, str | None] = {}
+    for name in ("waveform", "register", "tempo", "pattern"):
+        value = getattr(attrs, name)
+        options = VOCABULARY[name][value] if value is not None else ()
+        word = options[rng.integers(len(options))] if options else None
+        fields[name] = None if word is None or (name != "pattern" and rng.random() < omit) else word
+    # A neutral noun keeps "a bright sound" a phrase when the waveform is left out.
+    fields["waveform"] = fields["waveform"] or "sound"
+    return _fill(template, fields)
+
+
+def paraphrase_caption(attrs: Attributes, rng: np.random.Generator) -> str:
+    """An evaluation prompt naming every attribute in a phrasing no training caption uses."""
+    templates = PARAPHRASE_TEMPLATES["tempo" if attrs.tempo is not None else "sustained"]
+    template = templates[rng.integers(len(templates))]
+    fields = {}
+    for name in ("waveform", "register", "tempo", "pattern"):
+        value = getattr(attrs, name)
+        options = VOCABULARY[name][value] if value is not None else ("",)
+        fields[name] = options[rng.integers(len(options))]
+    return _fill(template, fields)
+
+
 def _word_pattern(word: str) -> str:
     # hyphen and space are interchangeable in prompts ("square-wave" / "square wave")
     parts = [re.escape(p) for p in re.split(r"[-\s]+", word)]
@@ -169,7 +269,7 @@ def parse_caption(text: str) -> dict[str, str | None]:
     """The attributes a free-text prompt names (None where it names none), read from `WORDS`."""
     lowered = text.lower()
     found: dict[str, str | None] = {}
-    for name, values in WORDS.items():
+    for name, values in VOCABULARY.items():
         hits = []
         for value, words in values.items():
             for word in sorted(set(words) | {value}, key=len, reverse=True):
@@ -396,7 +496,7 @@ def iter_clips(n_clips: int, seed: int = 0, split: str = "train") -> Iterator[Cl
 
 
 def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train",
-                  omit_attributes: float = 0.0) -> Path:
+                  omit_attributes: float = 0.0, augment_captions: float = 0.0) -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
 
     The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
@@ -410,6 +510,9 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         omit_attributes: probability that a caption leaves out each of its waveform, register
             and tempo words (`partial_caption`; drawn from a generator of its own, so the audio
             and the other captions are the same for any value). 0 names every attribute.
+        augment_captions: probability that a caption is replaced by an `augmented_caption` (wide
+            vocabulary, more word orders, each attribute but the pattern left out with probability
+            0.15; its own generator, so the audio is the same for any value). 0 keeps the base captions.
 
     Returns:
         The manifest's path.
@@ -423,6 +526,8 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         raise UsageError(f"n_clips must be positive, got {n_clips}")
     if not 0 <= omit_attributes <= 1:
         raise UsageError(f"omit_attributes must be in [0, 1], got {omit_attributes}")
+    if not 0 <= augment_captions <= 1:
+        raise UsageError(f"augment_captions must be in [0, 1], got {augment_captions}")
     folder = Path(folder)
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
@@ -434,6 +539,10 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
             if omit_attributes > 0:
                 rng = np.random.default_rng([seed, SPLITS[split], clip.index, 1])
                 caption = partial_caption(clip.attributes, rng, omit_attributes) or caption
+            if augment_captions > 0:
+                rng = np.random.default_rng([seed, SPLITS[split], clip.index, 2])
+                if rng.random() < augment_captions:
+                    caption = augmented_caption(clip.attributes, rng)
             record = {
                 "path": rel,
                 "caption": caption,

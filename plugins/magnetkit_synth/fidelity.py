@@ -80,7 +80,7 @@ class FidelityReport:
         ]
 
 
-def _round_trip(codec: Codec, audio: np.ndarray) -> tuple[np.ndarray, float]:
+def round_trip(codec: Codec, audio: np.ndarray) -> tuple[np.ndarray, float]:
     """Clip at 16 kHz mono -> codec -> back to 16 kHz mono, same length; and the codec's compute seconds."""
     import soxr
 
@@ -116,7 +116,7 @@ def _note_f0_errors(clip: Clip, f0: np.ndarray, margin: float = 0.03) -> list[fl
 
 def clip_fidelity(codec: Codec, clip: Clip, f0_tolerance: float = 0.03, onset_tolerance: float = 0.02) -> ClipFidelity:
     """Measure one clip's round trip through ``codec``."""
-    decoded, spent = _round_trip(codec, clip.audio)
+    decoded, spent = round_trip(codec, clip.audio)
     original = analyse(clip.audio)
     rebuilt = analyse(decoded)
     note_errors, frames_within = [], float("nan")

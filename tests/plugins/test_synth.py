@@ -1,14 +1,17 @@
-"""The procedural dataset: determinism, the held-out split, captions, files, and the judge reading clean clips."""
+"""The procedural dataset: determinism, the held-out split, captions, files; the judge on clean clips and look-alikes."""
 
 import json
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from magnetkit.errors import UsageError
+
 from magnetkit_synth import analysis
+from magnetkit_synth.lookalikes import LOOKALIKES, drone_with_clicks, legacy_pattern
 from magnetkit_synth.dataset import (
     HELDOUT,
     PATTERNS,
@@ -19,12 +22,16 @@ from magnetkit_synth.dataset import (
     WORDS,
     Attributes,
     attribute_grid,
+    augmented_caption,
     clip_caption,
     combinations,
     iter_clips,
+    make_caption,
     make_clip,
     midi_to_hz,
+    paraphrase_caption,
     parse_caption,
+    partial_caption,
     write_dataset,
 )
 
@@ -140,13 +147,26 @@ def test_write_dataset_rejects_no_clips(tmp_path):
 
 # ------------------------------------------------------------------------------------- the judge
 def test_analysis_reads_every_combination(grid_clips):
-    read = [(c.attributes, analysis.analyse(c.audio).attributes) for c in grid_clips]
-    assert [(truth, got) for truth, got in read if truth != got] == []
+    read = [(c.attributes, analysis.analyse(c.audio)) for c in grid_clips]
+    assert [(truth, got.attributes) for truth, got in read if truth != got.attributes] == []
+    assert all(got.full_length for _, got in read)
+
+
+def test_arpeggios_are_three_notes_changing_pitch(grid_clips):
+    for clip in grid_clips:
+        result = analysis.analyse(clip.audio)
+        if clip.attributes.pattern == "arpeggio":
+            assert len(result.notes) >= 3 and sum(s >= 0.08 for s in result.note_shares) == 3
+            interval = clip.notes[1].onset - clip.notes[0].onset
+            assert abs(result.median_ioi - interval) < 0.02  # tempo from the note changes
+        elif clip.attributes.pattern == "sustained":
+            assert result.note_shares[0] > 0.9
 
 
 def test_analysis_accuracy_on_random_clips():
     accuracy = analysis.attribute_accuracy(n_clips=20, seed=99, split="heldout")
-    assert accuracy == {"waveform": 1.0, "register": 1.0, "tempo": 1.0, "pattern": 1.0, "all": 1.0}
+    assert accuracy == {"waveform": 1.0, "register": 1.0, "tempo": 1.0, "pattern": 1.0, "all": 1.0,
+                        "full length": 1.0}
 
 
 def test_onsets_match_the_generator(grid_clips):
@@ -199,12 +219,10 @@ def test_waveform_rule_on_ideal_profiles():
 def test_accuracy_script_prints_every_attribute(capsys):
     assert analysis.main(["--clips", "3", "--split", "heldout"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["waveform", "register", "tempo", "pattern", "all"]
+    assert [line.split()[0] for line in lines] == ["waveform", "register", "tempo", "pattern", "all", "full-length"]
 
 
 def test_partial_captions_name_a_subset_and_leave_the_audio_alone(tmp_path):
-    from magnetkit_synth.dataset import partial_caption
-
     full = write_dataset(tmp_path / "full", 30, seed=3, split="train")
     part = write_dataset(tmp_path / "part", 30, seed=3, split="train", omit_attributes=0.5)
     rows = [json.loads(line) for line in full.read_text().splitlines()]
@@ -221,3 +239,88 @@ def test_partial_captions_name_a_subset_and_leave_the_audio_alone(tmp_path):
     assert partial_caption(Attributes("sine", "low", "slow", "arpeggio"), np.random.default_rng(0), 0.0) is None
     with pytest.raises(UsageError, match="omit_attributes"):
         write_dataset(tmp_path / "bad", 1, omit_attributes=1.5)
+
+
+# ------------------------------------------------------------------------- judge: look-alikes
+@pytest.mark.parametrize("kind", list(LOOKALIKES))
+def test_the_judge_rejects_lookalikes(kind):
+    lookalike = LOOKALIKES[kind]
+    for i in range(3):
+        result = analysis.analyse(lookalike.make(np.random.default_rng([11, i])))
+        assert lookalike.check(result), (kind, result.attributes, result.full_length)
+
+
+def test_the_previous_rule_was_fooled_by_a_drone_with_clicks():
+    result = analysis.analyse(drone_with_clicks(np.random.default_rng(0)))
+    assert legacy_pattern(result) == "arpeggio" and result.attributes.pattern == "sustained"
+
+
+def test_note_segments_merge_same_pitch_and_drop_glitches():
+    hz = midi_to_hz
+    f0 = np.full(200, hz(60))  # 1 s at 5 ms
+    f0[50:53] = hz(72)  # a 15 ms glitch
+    f0[100:104] = np.nan  # a dip in level
+    f0[150:] = hz(64)
+    notes = analysis.note_segments(f0)
+    assert [round(n.pitch) for n in notes] == [60, 64]
+    assert notes[1].start == pytest.approx(0.75)
+    assert analysis.pitch_classes(notes) == pytest.approx([0.75, 0.25], abs=0.01)  # a merged note spans its dip
+
+
+def test_regular_period_allows_missed_hits_and_rejects_random_times():
+    grid = np.arange(16) * 0.15
+    assert analysis.regular_period(grid) == pytest.approx(0.15)
+    assert analysis.regular_period(np.delete(grid, [3, 7, 11])) == pytest.approx(0.15)
+    times = np.sort(np.random.default_rng(3).uniform(0, 3, 12))
+    assert analysis.regular_period(times) is None
+    assert analysis.regular_period(np.array([0.1, 0.5])) is None
+
+
+def test_silence_is_measured_and_judged():
+    silent = analysis.analyse(np.zeros(2 * SAMPLE_RATE))
+    assert silent.attributes.pattern == "silence" and not silent.full_length
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = 0.5 * np.sin(2 * np.pi * 220 * t) * (t < 1.5)
+    last, longest, tail = analysis.silences(tone)
+    assert last == pytest.approx(1.5, abs=0.03) and tail == pytest.approx(1.5, abs=0.03) and longest == tail
+    result = analysis.analyse(tone)
+    assert result.attributes.pattern == "sustained" and not result.full_length
+
+
+def test_judge_accuracy_command(capsys):
+    from magnetkit.cli import main
+
+    assert main(["judge-accuracy", "--clips", "2", "--lookalikes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "clean" in out and "drone with clicks" in out and "full length" in out
+    assert main(["judge-accuracy", "--clips", "0"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- captions: paraphrases
+def test_augmented_captions_parse_back_and_vary():
+    rng = np.random.default_rng(0)
+    seen = set()
+    for attrs in attribute_grid():
+        for _ in range(5):
+            caption = augmented_caption(attrs, rng)
+            seen.add(caption)
+            named = {k: v for k, v in parse_caption(caption).items() if v is not None}
+            assert named.items() <= {k: v for k, v in asdict(attrs).items() if v is not None}.items(), caption
+            assert named["pattern"] == attrs.pattern
+    assert len(seen) > 150
+    assert any(word in " ".join(seen) for word in ("brisk", "unhurried", "bassy", "bright"))
+
+
+def test_paraphrases_name_everything_and_never_appear_in_training():
+    rng = np.random.default_rng(1)
+    training = {make_caption(a, rng) for a in attribute_grid() for _ in range(20)}
+    training |= {augmented_caption(a, rng, omit=0.3) for a in attribute_grid() for _ in range(50)}
+    training |= {partial_caption(a, rng, 0.5) for a in attribute_grid() for _ in range(20)} - {None}
+    joining = re.compile(r"\b(and|the|with|way|plays)\b")
+    assert not any(joining.search(caption) for caption in training)  # no training phrasing uses these words
+    for attrs in HELDOUT:
+        for _ in range(10):
+            caption = paraphrase_caption(attrs, rng)
+            assert joining.search(caption) and caption not in training
+            assert parse_caption(caption) == asdict(attrs), caption
