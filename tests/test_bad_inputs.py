@@ -106,6 +106,10 @@ CLI_CASES = [
     (["train", "{self.yaml}"], ["includes itself"]),
     (["train", "{no_state}"], ["is a folder but not a checkpoint"]),
     (["prepare-data", "{latin1.yaml}"], ["not UTF-8"]),
+    (["evaluate-adherence", "--threads", "0"], ["--threads must be at least 1"]),
+    (["codec-fidelity", "--threads", "0"], ["--threads must be at least 1"]),
+    (["eval", "{tmp}", "{tmp}", "--metrics", "nope"], ["unknown metric"]),
+    (["web", "--port", "0"], ["--port must be between 1 and 65535"]),
 ]
 
 
@@ -123,6 +127,7 @@ GENERATE_CASES = [
     (["--device", "banana"], ["device 'banana'"]),
     (["sampler.temperature=3.0"], ["sampler.temperature: this override has no effect", "stage_temperatures"]),
     (["generation.seed=18446744073709551616"], ["generation.seed"]),
+    (["decode.precision=float16"] if not torch.cuda.is_available() else ["decode.precision=float64"], ["float16"]),
 ]
 
 

@@ -124,7 +124,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from magnetkit_demo.adherence import evaluate, mean_report, prompts
 
     if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.seeds < 1:

@@ -58,7 +58,9 @@ def run_fit_codec(args: argparse.Namespace) -> int:
     from magnetkit_synth.fidelity import codec_fidelity
     from magnetkit_speccodec.fit import fit_codec
 
-    torch.set_num_threads(max(1, args.threads))
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     try:
         config = FitConfig(params={"cardinality": args.cardinality, "shape_levels": args.shape_levels},
                            tokens_per_clip=args.tokens_per_clip, kmeans_iters=args.iters,
@@ -84,7 +86,9 @@ def run_codec_fidelity(args: argparse.Namespace) -> int:
     from magnetkit_synth.dataset import iter_clips
     from magnetkit_synth.fidelity import codec_fidelity
 
-    torch.set_num_threads(max(1, args.threads))
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     params = {}
     for item in args.params:
         key, sep, value = item.partition("=")
