@@ -7,16 +7,14 @@ ratio well below the thread count means other processes took the cores and the n
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Self
 
 import torch
 
+from magnetkit import batching
 from magnetkit.model.config import ModelConfig
 
 
@@ -53,48 +51,9 @@ class Clock:
 
 
 # ---------------------------------------------------------------------------------- memory
-def rss_bytes() -> int:
-    """This process's resident memory now (Linux ``/proc/self/statm``)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakMemory:
-    """Peak memory during a block: CUDA's allocator statistics, or the process RSS sampled every ms."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.peak = self.start = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Self:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start = torch.cuda.memory_allocated(self.device)
-        else:
-            self.start = self.peak = rss_bytes()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.001):
-            self.peak = max(self.peak, rss_bytes())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.device.type == "cuda":
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def added(self) -> int:
-        """Peak minus the memory held when the block started (the generation's working memory)."""
-        return self.peak - self.start
+# The process's memory and a block's peak: the same measurement `magnetkit.pick_batch_size` makes.
+rss_bytes = batching.rss_bytes
+PeakMemory = batching.PeakMemory
 
 
 # ----------------------------------------------------------------------------------- FLOPs

@@ -74,7 +74,7 @@ def probe_batch_sizes(pipeline, duration: float, memory_budget_gib: float, *, ma
     budget = memory_budget_gib * GIB
     # On a CPU every probe counts from the RSS before the first one: glibc may keep memory freed
     # by an earlier probe resident, which a per-probe start would subtract from the next.
-    baseline = _rss_bytes() if pipeline.device.type != "cuda" else None
+    baseline = rss_bytes() if pipeline.device.type != "cuda" else None
     probes: list[BatchProbe] = []
     batch = 1
     while batch <= max_batch:
@@ -115,7 +115,7 @@ def probe_batch(pipeline, batch: int, duration: float, baseline: int | None = No
     return BatchProbe(batch, batch / max(seconds, 1e-9), memory.added)
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     """This process's resident memory (0 where /proc is unavailable)."""
     try:
         with open("/proc/self/statm") as statm:
@@ -139,7 +139,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
         else:
-            self.peak = _rss_bytes()
+            self.peak = rss_bytes()
             self.start = self.peak if self._given_start is None else self._given_start
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -147,7 +147,7 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.001):
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, rss_bytes())
 
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
@@ -155,7 +155,7 @@ class PeakMemory:
         else:
             self._stop.set()
             self._thread.join()
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, rss_bytes())
 
     @property
     def added(self) -> int:

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import torch
 
+from magnetkit.batch import make_out_dir
 from magnetkit.errors import MagnetkitError, RecipeError, UsageError
 
 LOCK_FILE = ".lock"
@@ -40,13 +41,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     for parent in (path, *path.parents):
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"train.out_dir {str(out_dir)!r}: {str(parent)!r} is a file, not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"train.out_dir {str(out_dir)!r} is not writable: {exc.strerror or exc}") from None
+    make_out_dir(path, "train.out_dir")
     return path
 
 

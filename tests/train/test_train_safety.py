@@ -132,7 +132,7 @@ def test_out_dir_that_is_a_file_or_not_writable(setup, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(type(out_dir), "write_bytes", read_only)
-    with pytest.raises(UsageError, match="is not writable: Permission denied"):
+    with pytest.raises(UsageError, match="cannot be written: Permission denied"):
         train(recipe(steps=2))
 
 
