@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from magnetkit import from_pretrained, load_complete
+from magnetkit_embedders.common import ModelOnDevice, clip_lengths
 from magnetkit_embedders.config import AstEmbedderConfig
 
 _WHAT = "AST classifier"
@@ -24,7 +25,7 @@ _MIN_SEGMENT_SECONDS = 0.15  # audiocraft's PaSST metric ignores shorter segment
 
 
 
-class AstEmbedder:
+class AstEmbedder(ModelOnDevice):
     """Label distributions ``[n_segments, num_labels]`` per clip (``label_probs``)."""
 
     channels = 1
@@ -40,15 +41,9 @@ class AstEmbedder:
         self.cache_key = f"ast-1|{config.model}"
         self.device = torch.device("cpu")
 
-    def to(self, device: torch.device | str) -> "AstEmbedder":
-        """Run the classifier on ``device``."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        return self
-
     def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
         """[B, C, S] at 16 kHz -> per clip ``[n_segments, num_labels]`` probabilities (float32, CPU)."""
-        lengths = [wav.shape[-1]] * wav.shape[0] if lengths is None else list(lengths)
+        lengths = clip_lengths(wav, lengths)
         segments, owner = [], []
         for i, (clip, length) in enumerate(zip(wav, lengths)):
             pieces = list(torch.split(clip[:, :length].mean(dim=0).float().cpu(), self.segment))

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from magnetkit import CheckpointError, from_pretrained, load_complete
+from magnetkit_embedders.common import ModelOnDevice, clip_lengths
 from magnetkit_embedders.config import ClapEmbedderConfig
 
 _WHAT = "CLAP model"
@@ -24,7 +25,7 @@ _WHAT = "CLAP model"
 
 
 
-class ClapEmbedder:
+class ClapEmbedder(ModelOnDevice):
     """CLAP audio embeddings ``[1, projection_dim]`` per clip and text embeddings ``[B, projection_dim]``."""
 
     channels = 1
@@ -39,15 +40,9 @@ class ClapEmbedder:
         self.cache_key = f"clap-1|{config.model}"
         self.device = torch.device("cpu")
 
-    def to(self, device: torch.device | str) -> "ClapEmbedder":
-        """Run CLAP on ``device``."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        return self
-
     def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
         """[B, C, S] at 48 kHz -> per clip one unit-norm ``[1, D]`` vector (mean over windows)."""
-        lengths = [wav.shape[-1]] * wav.shape[0] if lengths is None else list(lengths)
+        lengths = clip_lengths(wav, lengths)
         windows, owner = [], []
         for i, (clip, length) in enumerate(zip(wav, lengths)):
             mono = clip[:, :length].mean(dim=0).float().cpu()

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import torch
 
 from magnetkit import UsageError, build
+from magnetkit_embedders.common import clip_lengths
 from magnetkit_embedders.config import CodecEmbedderConfig
 
 
@@ -39,7 +40,7 @@ class CodecEmbedder:
 
     def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
         """[B, C, S] at the codec's rate -> per clip ``[T, D]`` latents (float32, CPU)."""
-        lengths = [wav.shape[-1]] * wav.shape[0] if lengths is None else list(lengths)
+        lengths = clip_lengths(wav, lengths)
         return [self.codec.latents(clip[None, :, :length])[0].T.float().cpu() for clip, length in zip(wav, lengths)]
 
 

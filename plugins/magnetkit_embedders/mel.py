@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from magnetkit_embedders.common import clip_lengths
 from magnetkit_embedders.config import MelEmbedderConfig
 
 
@@ -56,7 +57,7 @@ class MelEmbedder:
 
     def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
         """[B, C, S] at ``sample_rate`` -> per clip ``[n_windows, 2 * n_mels]`` (float32, CPU)."""
-        lengths = [wav.shape[-1]] * wav.shape[0] if lengths is None else list(lengths)
+        lengths = clip_lengths(wav, lengths)
         out = []
         for clip, length in zip(wav, lengths):
             frames = self.log_mel(clip[:, :length].mean(dim=0))  # [T, n_mels]

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from magnetkit import CheckpointError, HubUnavailableError
+from magnetkit_embedders.common import ModelOnDevice, clip_lengths
 from magnetkit_embedders.config import PCA_URL, WEIGHTS_URL, VggishEmbedderConfig
 
 
@@ -91,7 +92,7 @@ class Vggish(torch.nn.Module):
         return self.embeddings(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))
 
 
-class VggishEmbedder:
+class VggishEmbedder(ModelOnDevice):
     """VGGish vectors ``[n_examples, 128]`` per clip, one per 0.96 s."""
 
     sample_rate = SAMPLE_RATE
@@ -105,15 +106,9 @@ class VggishEmbedder:
         self.cache_key = f"vggish-1|{config.weights}|{config.final_relu}|{config.pca}"
         self.device = torch.device("cpu")
 
-    def to(self, device: torch.device | str) -> "VggishEmbedder":
-        """Run VGGish on ``device``."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        return self
-
     def embed_audio(self, wav: torch.Tensor, lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
         """[B, C, S] at 16 kHz -> per clip ``[n_examples, 128]`` (float32, CPU)."""
-        lengths = [wav.shape[-1]] * wav.shape[0] if lengths is None else list(lengths)
+        lengths = clip_lengths(wav, lengths)
         examples = [log_mel_examples(clip[:, :n].mean(dim=0).double().cpu().numpy()) for clip, n in zip(wav, lengths)]
         stacked = torch.from_numpy(np.concatenate(examples)).float()[:, None]  # [N, 1, 96, 64]
         size = self.config.example_batch_size
