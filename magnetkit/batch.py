@@ -39,6 +39,7 @@ from magnetkit.errors import UsageError
 MANIFEST = "manifest.jsonl"
 PART_GLOB = "manifest.part-*.jsonl"
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds; clip seeds base + i must stay in range
+AUTO = "auto"  # --batch-size auto
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -178,16 +179,22 @@ class BatchJob:
     source: str | None = None
     overrides: list[str] = field(default_factory=list)
     seed: int | None = None
-    batch_size: int = 1
+    batch_size: int | str = 1  # or AUTO: measured by `magnetkit.batching.pick_batch_size` once the model loads
     negative: str | None = None
     fmt: str = "wav"
     strategy: str = "loudness"
     overwrite: bool = False
+    memory_budget_gib: float | None = None  # with AUTO; None = `default_memory_budget_gib`
 
     def check(self) -> None:
         """Every input and output checked before any model loads."""
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.batch_size != AUTO and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UsageError(f"--batch-size must be at least 1 or {AUTO!r}, got {self.batch_size!r}")
+        if self.memory_budget_gib is not None:
+            if self.batch_size != AUTO:
+                raise UsageError("--memory-budget goes with --batch-size auto")
+            if not self.memory_budget_gib > 0 or self.memory_budget_gib == float("inf"):
+                raise UsageError(f"--memory-budget must be a positive number of GiB, got {self.memory_budget_gib}")
         check_seed(self.seed, len(self.prompts))
         for text in self.prompts:
             check_text(text)
@@ -362,6 +369,16 @@ def resolved_settings(recipe: Any, job: BatchJob) -> dict[str, Any]:
     return {"recipe": recipe, "negative": job.negative, "format": job.fmt, "strategy": job.strategy}
 
 
+def auto_batch_size(pipeline: Any, job: BatchJob, log: Callable[[str], None]) -> int:
+    """``--batch-size auto``: the most clips per second within the job's memory budget (measured)."""
+    from magnetkit.batching import default_memory_budget_gib, pick_batch_size
+
+    budget = job.memory_budget_gib or default_memory_budget_gib(pipeline.device)
+    size = pick_batch_size(pipeline, pipeline.recipe.generation.duration, budget, max_batch=len(job.prompts))
+    log(f"--batch-size auto: {size} (the most clips per second measured within {budget:.1f} GiB)")
+    return size
+
+
 def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = None, rank: int = 0, world: int = 1,
               sync: Callable[[Any], list[Any]] | None = None, log: Callable[[str], None] = print) -> BatchResult:
     """Generate this rank's missing clips and (rank 0) merge the manifest.
@@ -391,6 +408,8 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
     missing = todo(job, existing, base, fingerprint(settings))  # the same on every rank
     if missing and pipeline is None:
         pipeline = load_pipeline()
+    if missing and job.batch_size == AUTO:  # rank 0's measurement, so every rank plans the same batches
+        job.batch_size = gather(auto_batch_size(pipeline, job, log))[0]
     batches = plan_batches(condition_lengths(pipeline, job.prompts), job.batch_size, rank, world) if missing else []
     gather(None)  # every rank has read the manifest before any rank writes a part file
     generated, seconds = 0, 0.0

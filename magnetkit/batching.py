@@ -39,6 +39,28 @@ class BatchProbe:
     added_bytes: int
 
 
+def default_memory_budget_gib(device: torch.device | str) -> float:
+    """Half of what the device has free now: a GPU's free memory, or the CPU's available RAM."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+    else:
+        free = available_ram_bytes()
+    return max(free / 2 / GIB, 1 / 1024)
+
+
+def available_ram_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else free physical pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def pick_batch_size(pipeline: Pipeline, duration: float, memory_budget_gib: float, *, max_batch: int = 256,
                     min_gain: float = 0.05) -> int:
     """The batch size that generates the most clips per second within ``memory_budget_gib``.

@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from magnetkit.batch import slug
+from magnetkit.batch import AUTO, slug
 from magnetkit.errors import UsageError
 
 EXAMPLES = """examples:
@@ -56,7 +56,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
     p.add_argument("--prompts", metavar="FILE", help="batch mode: one prompt per line; writes OUT/manifest.jsonl, "
                                                      "resumable, sharded over torchrun ranks")
-    p.add_argument("--batch-size", type=int, default=1, help="with --prompts: clips per forward (default 1)")
+    p.add_argument("--batch-size", default="1", metavar="N|auto",
+                   help="with --prompts: clips per forward (default 1); auto measures the batch with the most "
+                        "clips per second within --memory-budget")
+    p.add_argument("--memory-budget", type=float, metavar="GIB",
+                   help="with --batch-size auto: memory generation may add, in GiB (default: half of what the "
+                        "device has free)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (refused otherwise)")
     p.add_argument("--model", dest="source", help="the source, when it could be mistaken for a text")
     p.add_argument("--codes-out", help="also save the codes [B, K, T] to this .npy file")
@@ -177,16 +182,29 @@ def output_paths(out: Path, texts: list[str], fmt: str, overwrite: bool) -> list
 
 
 # -------------------------------------------------------------------------------- run
+def batch_size_arg(text: str) -> int | str:
+    """``--batch-size``: a whole number or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--batch-size: expected a whole number or auto, got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, generate, write files; print elapsed time and real-time factor."""
     from magnetkit.batch import make_out_dir
 
     check_options(args)
+    args.batch_size = batch_size_arg(args.batch_size)
     source, texts, overrides = split_args(args.args, args.source, batch=args.prompts is not None)
     if args.prompts is not None:
         return run_prompts(args, source, texts, overrides)
     if args.batch_size != 1:
         raise UsageError("--batch-size goes with --prompts (texts on the command line form one batch)")
+    if args.memory_budget is not None:
+        raise UsageError("--memory-budget goes with --prompts --batch-size auto")
     if not texts:
         raise UsageError("give at least one text to generate from (or --prompts FILE)")
     paths = output_paths(Path(args.out), texts, args.format, args.overwrite)
@@ -278,7 +296,7 @@ def run_prompts(args: argparse.Namespace, source: str | None, texts: list[str], 
             raise UsageError(f"--{option.replace('_', '-')} cannot be combined with --prompts")
     job = BatchJob(read_prompts(args.prompts), Path(args.out), source=source, overrides=overrides, seed=args.seed,
                    batch_size=args.batch_size, negative=args.negative, fmt=args.format, strategy=args.strategy,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, memory_budget_gib=args.memory_budget)
     job.check()
     set_threads(args.threads)
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun

@@ -13,7 +13,7 @@ whole global batch the way the training loop does (`scored_tokens`, `hybrid_loss
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from magnetkit.hybrid.pattern import delay, pattern_mask, prefix_block
 from magnetkit.interfaces import MaskingScheduler
 from magnetkit.model.transformer import MagnetTransformer
 from magnetkit.train.data import generator
-from magnetkit.train.objective import Autocast, StepDraw, draw_stage, masked_loss_sum
+from magnetkit.train.objective import Autocast, StepDraw, check_stage_weights, draw_stage, masked_loss_sum
 
 PREFIX_STREAM = 16  # the prefix length's random stream, apart from magnetkit.train.data's purposes
 
@@ -86,13 +86,14 @@ class HybridObjective:
     """
 
     def __init__(self, config: HybridConfig, num_codebooks: int, mask_id: int, frame_rate: float,
-                 span_len: int) -> None:
+                 span_len: int, stage_weights: Sequence[float] | None = None) -> None:
         self.config, self.num_codebooks, self.mask_id = config, num_codebooks, mask_id
         self.frame_rate, self.span_len = frame_rate, span_len
+        self.stage_weights = check_stage_weights(stage_weights, num_codebooks)
 
     def draw(self, seed: int, step: int, num_frames: int) -> StepDraw:
-        """A uniform stage and `draw_prefix_frames`' prefix length."""
-        return StepDraw(draw_stage(seed, step, self.num_codebooks),
+        """A stage (`draw_stage`: uniform unless the recipe weighs them) and `draw_prefix_frames`' prefix length."""
+        return StepDraw(draw_stage(seed, step, self.num_codebooks, self.stage_weights),
                         draw_prefix_frames(self.config, seed, step, num_frames, self.frame_rate, self.span_len))
 
     def scored_tokens(self, batch: Any, draw: StepDraw) -> torch.Tensor:

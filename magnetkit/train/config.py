@@ -45,6 +45,9 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.1, ge=0, description="AdamW decoupled weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
     cfg_dropout: float = Field(0.3, ge=0, le=1, description="condition dropout for classifier-free guidance")
+    stage_weights: list[float] | None = Field(None, description=(
+        "how often each codebook stage is trained, relative to the others (one weight per codebook); "
+        "null = uniform, as audiocraft draws them. [4, 1, 1, 1] trains the first, coarsest stage 4x as often"))
     ema_decay: float | None = Field(0.99, gt=0, lt=1, description="EMA of the weights; null = none")
     ema_every: int = Field(10, gt=0, description="steps between EMA updates (audiocraft: 10)")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
@@ -72,6 +75,14 @@ class TrainConfig(BaseModel):
     tensorboard: bool = Field(True, description="also write TensorBoard events to <out_dir>/tensorboard")
     progress: bool = Field(True, description="show a progress bar")
     export_audiocraft: bool = Field(False, description="also export the final model in audiocraft's format")
+
+    @field_validator("stage_weights")
+    @classmethod
+    def _usable_weights(cls, weights: list[float] | None) -> list[float] | None:
+        if weights is not None and (any(w < 0 for w in weights) or sum(weights) <= 0):
+            raise PydanticCustomError("stage_weights", "weights must be >= 0 with a positive sum, got {weights}",
+                                      {"weights": weights})
+        return weights
 
     @field_validator("warmup_steps")
     @classmethod

@@ -292,10 +292,11 @@ def evaluating(module: nn.Module) -> Iterator[None]:
 
 def build_objective(recipe: Recipe, scheduler: MaskingScheduler) -> Objective:
     """The recipe's training objective: Hybrid-MAGNeT's with a ``hybrid`` section (§3.4), else MAGNeT's (§3.1)."""
-    model = recipe.model
+    model, weights = recipe.model, (recipe.train.stage_weights if recipe.train else None)
     if recipe.hybrid is None:
-        return MaskedObjective(model.num_codebooks, model.mask_id)
-    return HybridObjective(recipe.hybrid, model.num_codebooks, model.mask_id, model.frame_rate, scheduler.span_len)
+        return MaskedObjective(model.num_codebooks, model.mask_id, weights)
+    return HybridObjective(recipe.hybrid, model.num_codebooks, model.mask_id, model.frame_rate, scheduler.span_len,
+                           weights)
 
 
 def optimizer_step(run: Run) -> torch.Tensor:

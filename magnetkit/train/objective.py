@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from magnetkit.errors import UsageError
 from magnetkit.train.data import STEP, generator
 
 Autocast = Callable[[], AbstractContextManager]
@@ -57,12 +58,13 @@ class Objective(Protocol):
 class MaskedObjective:
     """MAGNeT's masked objective (§3.1): one random stage, its spans masked, later stages fully masked."""
 
-    def __init__(self, num_codebooks: int, mask_id: int) -> None:
+    def __init__(self, num_codebooks: int, mask_id: int, stage_weights: Sequence[float] | None = None) -> None:
         self.num_codebooks, self.mask_id = num_codebooks, mask_id
+        self.stage_weights = check_stage_weights(stage_weights, num_codebooks)
 
     def draw(self, seed: int, step: int, num_frames: int) -> StepDraw:
-        """A uniform stage (`draw_stage`)."""
-        return StepDraw(draw_stage(seed, step, self.num_codebooks))
+        """A stage drawn by `draw_stage` (uniform unless the recipe weighs them)."""
+        return StepDraw(draw_stage(seed, step, self.num_codebooks, self.stage_weights))
 
     def scored_tokens(self, batch: Any, draw: StepDraw) -> torch.Tensor:
         """The masked valid tokens of the batch."""
@@ -84,9 +86,22 @@ def masked_loss_sum(lm: Callable[..., torch.Tensor], batch: Any, stage: int, mas
     return cross_entropy_sum(logits, codes[:, stage], loss_mask)
 
 
-def draw_stage(seed: int, step: int, num_codebooks: int) -> int:
-    """The codebook stage trained at ``step``, uniform over stages (as audiocraft draws it)."""
-    return int(torch.randint(num_codebooks, (1,), generator=generator(seed, STEP, step)))
+def check_stage_weights(weights: Sequence[float] | None, num_codebooks: int) -> list[float] | None:
+    """``train.stage_weights`` checked against the model: one weight per codebook (None stays None)."""
+    if weights is None:
+        return None
+    if len(weights) != num_codebooks:
+        raise UsageError(f"train.stage_weights has {len(weights)} weights, the model has {num_codebooks} codebooks: "
+                         f"give one per codebook")
+    return [float(w) for w in weights]
+
+
+def draw_stage(seed: int, step: int, num_codebooks: int, weights: Sequence[float] | None = None) -> int:
+    """The codebook stage trained at ``step``: uniform over stages (as audiocraft draws it), or by ``weights``."""
+    rng = generator(seed, STEP, step)
+    if weights is None:
+        return int(torch.randint(num_codebooks, (1,), generator=rng))
+    return int(torch.multinomial(torch.tensor(weights, dtype=torch.float64), 1, generator=rng))
 
 
 def mask_inputs(codes: torch.Tensor, spans: torch.Tensor, valid: torch.Tensor, stage: int,

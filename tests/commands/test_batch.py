@@ -92,6 +92,16 @@ def test_batch_sizes_1_and_4_give_identical_clips(tmp_path, pipeline, one_thread
     assert len(files(tmp_path / "b1")) == 6
 
 
+def test_auto_batch_size_is_measured_recorded_and_gives_the_same_clips(tmp_path, pipeline, one_thread):
+    run_batch(job(tmp_path / "b1", batch_size=1), lambda: pipeline, log=lambda _: None)
+    lines = []
+    run_batch(job(tmp_path / "auto", batch_size="auto", memory_budget_gib=1.0), lambda: pipeline, log=lines.append)
+    chosen = {e["batch_size"] for e in manifest(tmp_path / "auto")}
+    assert len(chosen) == 1 and isinstance(next(iter(chosen)), int) and 1 <= next(iter(chosen)) <= len(PROMPTS)
+    assert any(line.startswith(f"--batch-size auto: {next(iter(chosen))} ") for line in lines)
+    assert files(tmp_path / "b1") == files(tmp_path / "auto")
+
+
 def test_another_run_in_the_same_folder_is_refused_unless_overwrite(tmp_path, pipeline, one_thread):
     out = tmp_path / "clips"
     run_batch(job(out, prompts=PROMPTS[:2]), lambda: pipeline, log=lambda _: None)

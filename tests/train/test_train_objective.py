@@ -41,6 +41,26 @@ def test_stage_is_uniform_and_a_function_of_seed_and_step():
     assert all(60 < stages.count(k) < 140 for k in range(4))
 
 
+def test_weighted_stages_follow_their_weights_and_uniform_weights_are_a_new_draw_not_an_error():
+    stages = [draw_stage(0, step, 4, [4, 1, 1, 0]) for step in range(600)]
+    assert stages == [draw_stage(0, step, 4, [4, 1, 1, 0]) for step in range(600)]
+    assert 3 not in stages  # a zero weight never trains that stage
+    assert 0.57 < stages.count(0) / 600 < 0.76 and all(60 < stages.count(k) < 140 for k in (1, 2))
+    assert set(draw_stage(0, step, 4, [1, 1, 1, 1]) for step in range(100)) == {0, 1, 2, 3}
+
+
+def test_stage_weights_must_fit_the_model():
+    from magnetkit import UsageError
+    from magnetkit.train.config import TrainConfig
+    from magnetkit.train.objective import MaskedObjective
+
+    with pytest.raises(UsageError, match="3 weights, the model has 4 codebooks"):
+        MaskedObjective(4, MASK, [1, 1, 1])
+    for bad in ([1, -1, 1, 1], [0, 0, 0, 0]):
+        with pytest.raises(ValueError, match="positive sum"):
+            TrainConfig(stage_weights=bad)
+
+
 def test_warmup_then_cosine():
     assert lr_factor(0, 10, 100, 0.0) == pytest.approx(0.1)
     assert lr_factor(9, 10, 100, 0.0) == pytest.approx(1.0)
