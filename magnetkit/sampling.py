@@ -1,13 +1,13 @@
 """The reusable sampler base: temperature, its annealing, the confidences; subclasses pick tokens.
 
 `TemperatureSampler` implements the whole `magnetkit.interfaces.Sampler` contract around one
-abstract method, `TemperatureSampler._choose`. The built-in top-p, top-k and greedy samplers
+abstract method, `TemperatureSampler.choose`. The built-in top-p, top-k and greedy samplers
 (plugin ``magnetkit_samplers``) subclass it, exactly as a third-party sampler can::
 
     from magnetkit import SamplerConfig, TemperatureSampler
 
     class Argmin(TemperatureSampler):
-        def _choose(self, logits, probs, generator):
+        def choose(self, logits, probs, generator):
             return logits.min(dim=-1).indices, probs
 """
 
@@ -115,14 +115,14 @@ class TemperatureSampler(ABC):
 
     def _sample(self, logits: torch.Tensor, temperature: float,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tempered softmax, `_choose`, then each chosen token's probability."""
+        """Tempered softmax, `choose`, then each chosen token's probability."""
         probs = torch.softmax(logits / temperature, dim=-1)  # [B, T, card]
-        tokens, distribution = self._choose(logits, probs, generator)
+        tokens, distribution = self.choose(logits, probs, generator)
         confidences = torch.gather(distribution, -1, tokens[..., None])[..., 0]
         return tokens, confidences
 
     @abstractmethod
-    def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
+    def choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick the tokens: the one method a subclass implements.
 

@@ -8,7 +8,7 @@ abstract method, `SpanScheduler.mask_rate`. The built-in cosine, linear and powe
 
     class Quadratic(SpanScheduler):
         def mask_rate(self, t):
-            return 1 - self._time(t) ** 2
+            return 1 - self.as_time(t) ** 2
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ class SpanScheduler(ABC):
     def mask_rate(self, t: torch.Tensor) -> torch.Tensor:
         """gamma(t) for t in [0, 1] (float32): 1 at t=0, 0 at t=1."""
 
-    def _time(self, t: torch.Tensor | float) -> torch.Tensor:
-        """``t`` as float32, the precision audiocraft computes mask rates in."""
+    def as_time(self, t: torch.Tensor | float) -> torch.Tensor:
+        """``t`` as a float32 tensor, the precision audiocraft computes mask rates in.
+
+        Public for subclasses: a `mask_rate` written on ``self.as_time(t)`` gives the decoding
+        counts audiocraft gives (float64 gives other counts at several step numbers).
+        """
         return torch.as_tensor(t, dtype=torch.float32)
 
     # ---------------------------------------------------------------------- units and sizes
@@ -161,7 +165,7 @@ class SpanScheduler(ABC):
         The rate is rounded to a whole percent and looked up in `num_spans_table`; at least one span.
         """
         table = torch.tensor(num_spans_table(num_frames, self.span_len), device=torch.as_tensor(rates).device)
-        percent = torch.round(100 * self._time(rates).to(table.device)).long().clamp(0, 100)
+        percent = torch.round(100 * self.as_time(rates).to(table.device)).long().clamp(0, 100)
         return table[percent].clamp(min=1)
 
     def random_span_mask(self, rates: torch.Tensor, num_frames: int,

@@ -22,7 +22,7 @@ class TopKSampler(TemperatureSampler):
         self.top_k = config.top_k
         self.audiocraft_stream = config.audiocraft_stream
 
-    def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
+    def choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         k = min(self.top_k, probs.shape[-1])  # k above the vocabulary keeps every token
         if not self.audiocraft_stream:

@@ -30,7 +30,7 @@ class TopPSampler(TemperatureSampler):
         self.audiocraft_stream = config.audiocraft_stream
         self.cpu_kernel = config.cpu_kernel
 
-    def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
+    def choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.audiocraft_stream:
             return self._choose_fast(probs, generator), probs

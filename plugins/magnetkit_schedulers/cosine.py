@@ -20,4 +20,4 @@ class CosineScheduler(SpanScheduler):
         """gamma(t) = cos(pi t / 2) in float32 (1 at t=0, 0 at t=1)."""
         # Same float32 operations, in the same order, as audiocraft: counts derived from the
         # rate must not change by one ulp.
-        return torch.cos(self._time(t) * math.pi * 0.5)
+        return torch.cos(self.as_time(t) * math.pi * 0.5)

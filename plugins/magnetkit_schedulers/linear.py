@@ -16,4 +16,4 @@ class LinearScheduler(SpanScheduler):
 
     def mask_rate(self, t: torch.Tensor) -> torch.Tensor:
         """gamma(t) = 1 - t in float32."""
-        return 1 - self._time(t)
+        return 1 - self.as_time(t)

@@ -17,4 +17,4 @@ class PowerScheduler(SpanScheduler):
 
     def mask_rate(self, t: torch.Tensor) -> torch.Tensor:
         """gamma(t) = 1 - t^p in float32."""
-        return 1 - self._time(t) ** self.exponent
+        return 1 - self.as_time(t) ** self.exponent

@@ -22,7 +22,7 @@ class MinPSampler(TemperatureSampler):
         super().__init__(config)
         self.min_p = config.min_p
 
-    def _choose(self, logits: torch.Tensor, probs: torch.Tensor,
+    def choose(self, logits: torch.Tensor, probs: torch.Tensor,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens [B, T] drawn from the kept share of ``probs`` [B, T, card]; confidences read from ``probs``."""
         keep = probs >= self.min_p * probs.amax(dim=-1, keepdim=True)  # the most probable token always stays
