@@ -123,7 +123,7 @@ class TemperatureSampler(ABC):
 
     @abstractmethod
     def choose(self, logits: torch.Tensor, probs: torch.Tensor,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pick the tokens: the one method a subclass implements.
 
         Args:

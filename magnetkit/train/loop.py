@@ -63,7 +63,7 @@ from magnetkit.train.distributed import (
     wrap,
 )
 from magnetkit.train.metrics import MetricLog
-from magnetkit.train.objective import MaskedObjective, Objective, StepDraw
+from magnetkit.train.objective import MaskedObjective, Objective, StepDraw, check_stage_weights
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
 from magnetkit.train.samples import SAMPLES_DIR, generate_samples, sample_texts
 
@@ -158,6 +158,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     """Token caches, modules, optimizer, EMA and logs; then the newest checkpoint, if any, is restored."""
     config, out_dir = recipe.train, Path(recipe.train.out_dir)
     check_parallelism(config, world, recipe)
+    check_stage_weights(config.stage_weights, recipe.model.num_codebooks)  # before any encoding
     tokens = prepare_tokens(recipe, world, progress=config.progress)
     check_tokens_fit(recipe, tokens["train"])
     scheduler = build_component(recipe, "scheduler")

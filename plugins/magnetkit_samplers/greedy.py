@@ -15,7 +15,7 @@ class GreedySampler(TemperatureSampler):
         super().__init__(config)
 
     def choose(self, logits: torch.Tensor, probs: torch.Tensor,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         # argmax of the logits, as audiocraft takes it (the first index wins a tie). max(dim) has
         # the same tie rule and runs ~2.5x faster than argmax on CPU (measured, [498, 2048] rows).
         return logits.max(dim=-1).indices, probs

@@ -23,7 +23,7 @@ class TopKSampler(TemperatureSampler):
         self.audiocraft_stream = config.audiocraft_stream
 
     def choose(self, logits: torch.Tensor, probs: torch.Tensor,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         k = min(self.top_k, probs.shape[-1])  # k above the vocabulary keeps every token
         if not self.audiocraft_stream:
             flat = probs.reshape(-1, probs.shape[-1])

@@ -31,7 +31,7 @@ class TopPSampler(TemperatureSampler):
         self.cpu_kernel = config.cpu_kernel
 
     def choose(self, logits: torch.Tensor, probs: torch.Tensor,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.audiocraft_stream:
             return self._choose_fast(probs, generator), probs
         ranked, order, exact = sort_descending(probs)

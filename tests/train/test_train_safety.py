@@ -136,6 +136,13 @@ def test_out_dir_that_is_a_file_or_not_writable(setup, monkeypatch):
         train(recipe(steps=2))
 
 
+def test_stage_weights_that_do_not_fit_the_model_are_refused_before_any_encoding(setup, monkeypatch):
+    out_dir, recipe = setup
+    monkeypatch.setattr(loop, "prepare_tokens", lambda *a, **k: pytest.fail("encoded before checking"))
+    with pytest.raises(UsageError, match="stage_weights has 3 weights"):
+        train(recipe(steps=2, stage_weights=[1, 1, 1]))
+
+
 def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(setup, monkeypatch):
     out_dir, recipe = setup
     train(recipe(steps=2, save_every=2))

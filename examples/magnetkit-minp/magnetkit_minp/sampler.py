@@ -23,7 +23,7 @@ class MinPSampler(TemperatureSampler):
         self.min_p = config.min_p
 
     def choose(self, logits: torch.Tensor, probs: torch.Tensor,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens [B, T] drawn from the kept share of ``probs`` [B, T, card]; confidences read from ``probs``."""
         keep = probs >= self.min_p * probs.amax(dim=-1, keepdim=True)  # the most probable token always stays
         flat = (probs * keep).reshape(-1, probs.shape[-1])
