@@ -408,8 +408,8 @@ def run_batch(job: BatchJob, load_pipeline: Callable[[], Any], *, recipe: Any = 
     missing = todo(job, existing, base, fingerprint(settings))  # the same on every rank
     if missing and pipeline is None:
         pipeline = load_pipeline()
-    if missing and job.batch_size == AUTO:  # rank 0's measurement, so every rank plans the same batches
-        job.batch_size = gather(auto_batch_size(pipeline, job, log))[0]
+    if missing and job.batch_size == AUTO:  # rank 0 measures; every rank plans the same batches with its choice
+        job.batch_size = gather(auto_batch_size(pipeline, job, log) if rank == 0 else None)[0]
     batches = plan_batches(condition_lengths(pipeline, job.prompts), job.batch_size, rank, world) if missing else []
     gather(None)  # every rank has read the manifest before any rank writes a part file
     generated, seconds = 0, 0.0

@@ -63,7 +63,7 @@ from magnetkit.train.distributed import (
     wrap,
 )
 from magnetkit.train.metrics import MetricLog
-from magnetkit.train.objective import MaskedObjective, Objective, StepDraw, check_stage_weights
+from magnetkit.train.objective import MaskedObjective, Objective, StepDraw
 from magnetkit.train.optim import EMA, build_lr_schedule, build_optimizer
 from magnetkit.train.samples import SAMPLES_DIR, generate_samples, sample_texts
 
@@ -158,10 +158,10 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     """Token caches, modules, optimizer, EMA and logs; then the newest checkpoint, if any, is restored."""
     config, out_dir = recipe.train, Path(recipe.train.out_dir)
     check_parallelism(config, world, recipe)
-    check_stage_weights(config.stage_weights, recipe.model.num_codebooks)  # before any encoding
+    scheduler = build_component(recipe, "scheduler")
+    objective = build_objective(recipe, scheduler)  # checks train.stage_weights before any encoding
     tokens = prepare_tokens(recipe, world, progress=config.progress)
     check_tokens_fit(recipe, tokens["train"])
-    scheduler = build_component(recipe, "scheduler")
     frames = int(recipe.model.segment_duration * tokens["train"].info.frame_rate)
     stream = TrainingStream(tokens["train"], frames, math.ceil(recipe.data.min_segment_ratio * frames),
                             scheduler, config.seed, config.cfg_dropout)
@@ -186,7 +186,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
         valid = None
     run = Run(recipe=recipe, config=config, world=world, lm=lm, optimizer=optimizer,
               lr_schedule=build_lr_schedule(optimizer, config), scaler=scaler, autocast=autocast, ema=ema,
-              scheduler=scheduler, objective=build_objective(recipe, scheduler), stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
+              scheduler=scheduler, objective=objective, stream=stream, valid=valid, log=log, exporter=Exporter(recipe), out_dir=out_dir)
     for message in skipped:
         log.echo(message)
     if latest is not None:
