@@ -367,6 +367,11 @@ def xp_cfg_for(config: ModelConfig, t5_name: str, *, word_dropout: float = 0.0, 
     """The ``xp.cfg`` dict audiocraft needs to rebuild a model with ``config``."""
     if config.norm_eps != AUDIOCRAFT_NORM_EPS:
         raise CheckpointError(f"audiocraft fixes the LayerNorm eps at 1e-5; this model uses norm_eps={config.norm_eps}")
+    if config.positional_embedding != "sin":
+        # audiocraft's rope path needs xformers and carries a "fix and verify layout" note: not
+        # a format magnetkit can promise the same outputs in.
+        raise CheckpointError(f"audiocraft-format export supports sinusoidal positions only; this model uses "
+                              f"positional_embedding={config.positional_embedding} (keep its magnetkit checkpoint)")
     cfg = copy.deepcopy(dict(base_cfg)) if base_cfg is not None else yaml.safe_load(TEMPLATE.read_text())
     lm = cfg.setdefault("transformer_lm", {})
     lm.update({

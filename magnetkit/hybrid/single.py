@@ -32,8 +32,10 @@ class MagnetSession:
     def __init__(self, model: MagnetTransformer, condition: torch.Tensor, max_columns: int):
         self.model = model
         self.cross_cache: CrossCache = model.cross_attention_cache(condition)
+        self.max_columns = max_columns
         self.positions = sin_embedding(max_columns, model.config.dim, model.config.max_period,
                                        device=condition.device, dtype=model.out_norm.weight.dtype)  # [1, C, D]
+        self.rotary = model.rotary(max_columns, condition.device) if model.config.rotary_positions else None
         self.keys: list[torch.Tensor | None] = [None] * len(model.layers)
         self.values: list[torch.Tensor | None] = [None] * len(model.layers)
         self.length = 0
@@ -42,17 +44,19 @@ class MagnetSession:
     def step(self, column: torch.Tensor) -> torch.Tensor:
         """[R, K] codes of the next input column -> [R, K, card] logits at that column."""
         model = self.model
-        if self.length >= self.positions.shape[1]:
-            raise ValueError(f"the session was sized for {self.positions.shape[1]} columns")
+        if self.length >= self.max_columns:
+            raise ValueError(f"the session was sized for {self.max_columns} columns")
+        now = slice(self.length, self.length + 1)
         x = sum(model.emb[k](column[:, k]) for k in range(column.shape[1]))[:, None]  # [R, 1, D]
-        x = x + self.positions[:, self.length:self.length + 1]
+        if model.config.sin_positions:
+            x = x + self.positions[:, now]
+        rotary = None if self.rotary is None else (self.rotary[0][now], self.rotary[1][now])
         for i, (layer, cross_kv) in enumerate(zip(model.layers, self.cross_cache)):
             # Mirrors `Layer.forward` for one query row that may see every cached row (causal).
-            hidden = layer.norm1(x)
-            key, value = layer.self_attn.keys_values(hidden)  # [R, H, 1, hd]
+            query, key, value = layer.self_attn.self_queries_keys_values(layer.norm1(x), rotary)  # [R, H, 1, hd]
             self.keys[i] = key if self.keys[i] is None else torch.cat([self.keys[i], key], dim=2)
             self.values[i] = value if self.values[i] is None else torch.cat([self.values[i], value], dim=2)
-            x = x + layer.self_attn.attend(layer.self_attn.queries(hidden), self.keys[i], self.values[i], None)
+            x = x + layer.self_attn.attend(query, self.keys[i], self.values[i], None)
             query = layer.cross_attention.queries(layer.norm_cross(x))
             x = x + layer.cross_attention.attend(query, *cross_kv, mask=None)
             x = x + layer.linear2(F.gelu(layer.linear1(layer.norm2(x))))

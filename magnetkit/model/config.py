@@ -24,7 +24,10 @@ class ModelConfig(BaseModel):
     bias_ff: bool = False
     bias_attn: bool = False
     bias_proj: bool = False
-    max_period: float = Field(10_000.0, gt=0, description="period of the sinusoidal positions")
+    positional_embedding: Literal["sin", "rope", "sin_rope"] = Field(
+        "sin", description="audiocraft's positions: sinusoids added to the input (sin, every published MAGNeT), "
+                           "rotary queries and keys in self-attention (rope, Su et al. 2021), or both (sin_rope)")
+    max_period: float = Field(10_000.0, gt=0, description="longest period of the sinusoidal and rotary positions")
     dropout: float = Field(0.0, ge=0, lt=1)
     frame_rate: float = Field(50.0, gt=0, description="codec frames per second the model was trained at")
     segment_duration: float = Field(10.0, gt=0, description="training window in seconds")
@@ -33,7 +36,19 @@ class ModelConfig(BaseModel):
     def _heads_divide_dim(self) -> "ModelConfig":
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
+        if self.rotary_positions and (self.dim // self.num_heads) % 2:
+            raise ValueError(f"rotary positions need an even head width, got dim / num_heads = {self.dim // self.num_heads}")
         return self
+
+    @property
+    def sin_positions(self) -> bool:
+        """Whether sinusoidal positions are added to the input embeddings."""
+        return self.positional_embedding in ("sin", "sin_rope")
+
+    @property
+    def rotary_positions(self) -> bool:
+        """Whether self-attention rotates its queries and keys by position (RoPE)."""
+        return self.positional_embedding in ("rope", "sin_rope")
 
     @property
     def mask_id(self) -> int:

@@ -6,6 +6,9 @@ One forward pass, top to bottom:
     x --N x (pre-norm self-attention, cross-attention to the condition, GELU feed-forward)-->
     out_norm --K linear heads--> logits [B, K, T, card]
 
+Positions are audiocraft's ``positional_embedding``: sinusoids added to the input (``sin``, every
+published MAGNeT), queries and keys of self-attention rotated by their frame (``rope``), or both.
+
 Self-attention sees every frame for stage 0 and only frames within ±``subcodes_context`` for
 stages above it (paper §3.2, "restricted context"). Cross-attention has no padding mask: as in
 audiocraft, padded condition positions are zero vectors that still receive attention weight.
@@ -51,6 +54,35 @@ def sin_embedding(num_frames: int, dim: int, max_period: float, *, device: torch
     period = torch.full([], max_period, device=device, dtype=dtype)
     phase = positions / (period ** (channel / (half - 1)))  # [1, T, D/2]
     return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # [1, T, D]
+
+
+Rotary = tuple[torch.Tensor, torch.Tensor]  # cos and sin of the rotation angles, each [T, head_dim / 2]
+
+
+@functools.lru_cache(maxsize=32)
+def rotary_tables(num_frames: int, head_dim: int, max_period: float,
+                  device: torch.device | str = "cpu") -> Rotary:
+    """Cosines and sines [T, hd/2] of rotary positions (RoPE, Su et al. 2021), float32.
+
+    Frame t turns channel pair i by t / max_period ** (2i / hd): audiocraft's
+    ``RotaryEmbedding`` without xPos, so that ``positional_embedding: rope`` checkpoints mean the
+    same here. Cached (read-only) like `restricted_context_blocks`.
+    """
+    channel = torch.arange(0, head_dim, 2, device=device, dtype=torch.float32)
+    frequencies = 1.0 / (max_period ** (channel / head_dim))  # [hd/2]
+    angles = torch.outer(torch.arange(num_frames, device=device, dtype=torch.float32), frequencies)  # [T, hd/2]
+    return torch.cos(angles), torch.sin(angles)
+
+
+def rotate(x: torch.Tensor, rotary: Rotary) -> torch.Tensor:
+    """Queries or keys [..., T, hd] turned by their frame: channel pairs (2i, 2i+1) as complex numbers.
+
+    Computed in float32 (as audiocraft's complex64 product) and returned in ``x``'s dtype.
+    """
+    cos, sin = rotary
+    real, imag = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # [..., T, hd/2] each
+    turned = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return turned.flatten(-2).to(x.dtype)
 
 
 def restricted_context_mask(num_frames: int, context: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -123,18 +155,28 @@ class Attention(nn.Module):
         """Scaled dot-product attention, heads merged and projected: [B, T, D]."""
         return self._merge_heads(self._sdpa(query, key, value, mask))
 
-    def self_attention(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Attention of ``x`` [B, T, D] over itself, optionally restricted by a boolean [T, T] mask."""
-        query, key, value = self._project(x, 0, 3)
-        return self.attend(query, key, value, mask)
+    def self_queries_keys_values(self, x: torch.Tensor, rotary: Rotary | None = None) -> list[torch.Tensor]:
+        """Queries, keys and values of ``x`` [B, T, D] for self-attention, each [B, H, T, hd].
 
-    def blocked_self_attention(self, x: torch.Tensor, context: int, block: int = ATTENTION_BLOCK) -> torch.Tensor:
+        ``rotary`` (`rotary_tables` of T frames): queries and keys turned by their frame.
+        """
+        query, key, value = self._project(x, 0, 3)
+        if rotary is not None:
+            query, key = rotate(query, rotary), rotate(key, rotary)
+        return [query, key, value]
+
+    def self_attention(self, x: torch.Tensor, mask: torch.Tensor | None, rotary: Rotary | None = None) -> torch.Tensor:
+        """Attention of ``x`` [B, T, D] over itself, optionally restricted by a boolean [T, T] mask."""
+        return self.attend(*self.self_queries_keys_values(x, rotary), mask)
+
+    def blocked_self_attention(self, x: torch.Tensor, context: int, block: int = ATTENTION_BLOCK,
+                               rotary: Rotary | None = None) -> torch.Tensor:
         """`self_attention` within ±``context`` frames, scoring only each query block's key window.
 
         Same maths as the [T, T] band mask (paper §3.2), but T * (block + 2 * context) scores
         instead of T * T; results agree to float rounding.
         """
-        query, key, value = self._project(x, 0, 3)  # [B, H, T, hd]
+        query, key, value = self.self_queries_keys_values(x, rotary)  # [B, H, T, hd]
         batch, heads, frames, head_dim = query.shape
         num_blocks, window = -(-frames // block), block + 2 * context
         pad = num_blocks * block - frames
@@ -182,13 +224,15 @@ class Layer(nn.Module):
         return F.dropout(x, self.dropout, self.training)
 
     def forward(self, x: torch.Tensor, self_mask: torch.Tensor | None,
-                cross_kv: tuple[torch.Tensor, torch.Tensor], blocked_context: int | None = None) -> torch.Tensor:
-        """[B, T, D] -> [B, T, D]; ``blocked_context``: restricted attention computed block by block."""
+                cross_kv: tuple[torch.Tensor, torch.Tensor], blocked_context: int | None = None,
+                rotary: Rotary | None = None) -> torch.Tensor:
+        """[B, T, D] -> [B, T, D]; ``blocked_context``: restricted attention computed block by block;
+        ``rotary``: rotary positions of self-attention (`rotary_tables`)."""
         hidden = self.norm1(x)
         if blocked_context is None:
-            x = x + self._drop(self.self_attn.self_attention(hidden, self_mask))
+            x = x + self._drop(self.self_attn.self_attention(hidden, self_mask, rotary))
         else:
-            x = x + self._drop(self.self_attn.blocked_self_attention(hidden, blocked_context))
+            x = x + self._drop(self.self_attn.blocked_self_attention(hidden, blocked_context, rotary=rotary))
         query = self.cross_attention.queries(self.norm_cross(x))  # [B, H, T, hd]
         # No key padding mask: audiocraft lets padded (zero) condition positions take weight.
         x = x + self._drop(self.cross_attention.attend(query, *cross_kv, mask=None))
@@ -284,16 +328,18 @@ class MagnetTransformer(nn.Module):
         for k in range(1, num_codebooks):
             x = x + self.emb[k](codes[:, k])
         # audiocraft's positional_scale is 1.0 for every MAGNeT recipe.
-        # bfloat16 holds integers exactly only up to 256: its positions (and phases) come from float32.
-        position_dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
-        x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device,
-                              dtype=position_dtype).to(x.dtype)
+        if self.config.sin_positions:
+            # bfloat16 holds integers exactly only up to 256: its positions (and phases) come from float32.
+            position_dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
+            x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device,
+                                  dtype=position_dtype).to(x.dtype)
+        rotary = self.rotary(frames, x.device) if self.config.rotary_positions else None
 
         # -- transformer layers ---------------------------------------------------------------
         blocked = self._blocked_context(stage, frames, causal_prefix) if blocked_attention else None
         self_mask = None if blocked is not None else self._self_attention_mask(stage, frames, x.device, causal_prefix)
         for layer, cross_kv in zip(self.layers, cross_cache):
-            x = layer(x, self_mask, cross_kv, blocked)  # [B, T, D]
+            x = layer(x, self_mask, cross_kv, blocked, rotary)  # [B, T, D]
         x = self.out_norm(x)
 
         # -- output heads ---------------------------------------------------------------------
@@ -302,6 +348,11 @@ class MagnetTransformer(nn.Module):
         return torch.stack([self.linears[k](x) for k in range(num_codebooks)], dim=1)  # [B, K, T, card]
 
     # -- helpers ------------------------------------------------------------------------------
+    def rotary(self, frames: int, device: torch.device | str = "cpu") -> Rotary:
+        """`rotary_tables` of this model for ``frames`` positions."""
+        config = self.config
+        return rotary_tables(frames, config.dim // config.num_heads, config.max_period, device)
+
     def _self_attention_mask(self, stage: int, frames: int, device: torch.device,
                              causal_prefix: int = 0) -> torch.Tensor | None:
         """None (full attention) for stage 0 or context -1; else the ±context band (paper §3.2).

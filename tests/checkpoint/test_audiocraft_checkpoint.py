@@ -212,6 +212,9 @@ def test_export_refuses_what_audiocraft_cannot_load(loaded, tmp_path):
     eps_model = MagnetTransformer(model.config.model_copy(update={"norm_eps": 1e-6}))
     with pytest.raises(CheckpointError, match="eps"):
         export_audiocraft(tmp_path, eps_model, conditioner, text_encoder="t5-base")
+    rope_model = MagnetTransformer(model.config.model_copy(update={"positional_embedding": "rope"}))
+    with pytest.raises(CheckpointError, match="sinusoidal positions only"):
+        export_audiocraft(tmp_path, rope_model, conditioner, text_encoder="t5-base")
     assert not (tmp_path / "state_dict.bin").exists()
 
 

@@ -15,11 +15,13 @@ from magnetkit.testing import FakeCodec, FakeCodecConfig, FakeConditioner
 CARD = 64  # the fake codec's cardinality, shared by every tiny model here
 
 
-def tiny_model(cardinality: int = CARD, segment: float = 2.0, seed: int = 0) -> MagnetTransformer:
+def tiny_model(cardinality: int = CARD, segment: float = 2.0, seed: int = 0,
+               positions: str = "sin") -> MagnetTransformer:
     """A 2-layer, 32-wide MAGNeT transformer with random weights."""
     torch.manual_seed(seed)
     return MagnetTransformer(ModelConfig(dim=32, num_heads=2, num_layers=2, num_codebooks=4,
-                                         cardinality=cardinality, segment_duration=segment))
+                                         cardinality=cardinality, segment_duration=segment,
+                                         positional_embedding=positions))
 
 
 def make_pipeline(*overrides: str, recipe: dict | None = None, model: MagnetTransformer | None = None,
