@@ -48,6 +48,10 @@ class TrainConfig(BaseModel):
     stage_weights: list[float] | None = Field(None, description=(
         "how often each codebook stage is trained, relative to the others (one weight per codebook); "
         "null = uniform, as audiocraft draws them. [4, 1, 1, 1] trains the first, coarsest stage 4x as often"))
+    continuation_masking: float = Field(0.0, ge=0, le=1, description=(
+        "share of training rows whose mask also covers every frame from a random one on, so the model "
+        "learns to continue from the left context alone (span masks almost never hide a whole ending); "
+        "0 = MAGNeT's span masks only"))
     ema_decay: float | None = Field(0.99, gt=0, lt=1, description="EMA of the weights; null = none")
     ema_every: int = Field(10, gt=0, description="steps between EMA updates (audiocraft: 10)")
     precision: Literal["fp32", "bf16", "fp16"] = Field(

@@ -44,8 +44,13 @@ class Batch:
 
 
 def make_row(tokens: TokenSet, index: int, frames: int, scheduler: MaskingScheduler,
-             rng: torch.Generator, cfg_dropout: float) -> Batch:
-    """One row: a random ``frames``-frame crop of file ``index``, padded, with its spans and caption."""
+             rng: torch.Generator, cfg_dropout: float, continuation: float = 0.0) -> Batch:
+    """One row: a random ``frames``-frame crop of file ``index``, padded, with its spans and caption.
+
+    With probability ``continuation`` the mask also covers every frame from a random one on
+    (``train.continuation_masking``); at 0 no extra random numbers are drawn, so the stream of
+    earlier runs is unchanged.
+    """
     total = tokens.entries[index].frames
     start = int(torch.randint(total - frames + 1, (1,), generator=rng)) if total > frames else 0
     codes = tokens.crop(index, start, frames)  # [K, <= T]
@@ -53,6 +58,8 @@ def make_row(tokens: TokenSet, index: int, frames: int, scheduler: MaskingSchedu
     # Drawn for every row, so the stream of random numbers does not depend on the caption.
     drop = bool(torch.rand((), generator=rng) < cfg_dropout)
     spans = scheduler.training_mask(1, frames, generator=rng)[0].bool()  # [T]
+    if continuation > 0 and bool(torch.rand((), generator=rng) < continuation):
+        spans[int(torch.randint(1, frames, (1,), generator=rng)):] = True  # frame 0 at least stays as drawn
     valid = torch.arange(frames) < length
     text = None if drop else tokens.entries[index].caption
     return Batch(F.pad(codes, (0, frames - length))[None], valid[None], spans[None], [text])
@@ -68,12 +75,13 @@ class TrainingStream:
     """The run's rows: epochs of shuffled files, each row a random crop (see the module doc)."""
 
     def __init__(self, tokens: TokenSet, frames: int, min_frames: int, scheduler: MaskingScheduler,
-                 seed: int, cfg_dropout: float):
+                 seed: int, cfg_dropout: float, continuation: float = 0.0):
         self.tokens = tokens
         self.frames = frames
         self.scheduler = scheduler
         self.seed = seed
         self.cfg_dropout = cfg_dropout
+        self.continuation = continuation
         self.usable = [i for i, entry in enumerate(tokens.entries) if entry.frames >= min_frames]
         self.too_short = len(tokens) - len(self.usable)
         if not len(tokens):
@@ -95,7 +103,8 @@ class TrainingStream:
     def rows(self, positions: Sequence[int]) -> Batch:
         """The batch of stream rows ``positions``."""
         return collate([make_row(self.tokens, self.file_at(p), self.frames, self.scheduler,
-                                 generator(self.seed, ROW, p), self.cfg_dropout) for p in positions])
+                                 generator(self.seed, ROW, p), self.cfg_dropout, self.continuation)
+                        for p in positions])
 
 
 def valid_batches(tokens: TokenSet, indices: Sequence[int], count: int, frames: int, scheduler: MaskingScheduler,

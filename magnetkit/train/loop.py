@@ -164,7 +164,7 @@ def setup(recipe: Recipe, weights: Any, world: World) -> Run:
     check_tokens_fit(recipe, tokens["train"])
     frames = int(recipe.model.segment_duration * tokens["train"].info.frame_rate)
     stream = TrainingStream(tokens["train"], frames, math.ceil(recipe.data.min_segment_ratio * frames),
-                            scheduler, config.seed, config.cfg_dropout)
+                            scheduler, config.seed, config.cfg_dropout, config.continuation_masking)
     model, conditioner = build_modules(recipe, weights)
     autocast, param_dtype, scaler = precision(config, world.device)
     lm = wrap(MagnetLM(model, conditioner).to(world.device).train(), config.distributed, world, param_dtype)

@@ -118,6 +118,21 @@ def test_rows_depend_only_on_their_position(tokens):
     assert None in whole.texts and whole.spans.any(dim=1).all()
 
 
+def test_continuation_masking_hides_whole_endings_and_leaves_the_old_stream_alone(tokens):
+    plain = TrainingStream(tokens, 20, 11, cosine(), 3, 0.5).rows(range(64))
+    assert TrainingStream(tokens, 20, 11, cosine(), 3, 0.5, continuation=0.0).rows(range(64)).spans.equal(plain.spans)
+    every = TrainingStream(tokens, 20, 11, cosine(), 3, 0.5, continuation=1.0).rows(range(64))
+    assert every.codes.equal(plain.codes) and every.texts == plain.texts  # the same crops and captions
+    ends_masked = lambda spans: spans[:, -1]  # noqa: E731  (a whole ending masked includes the last frame)
+    assert bool(ends_masked(every.spans).all()) and not bool(ends_masked(plain.spans).all())
+    assert bool((every.spans | ~plain.spans).all())  # the span mask is kept, an ending is added
+    suffix = every.spans.flip(-1).cummin(-1).values.flip(-1)  # frames from which on everything is masked
+    assert bool(suffix.sum(-1).gt(suffix.sum(-1).min()).any()), "the cut must vary from row to row"
+    assert every.spans[:, 0].equal(plain.spans[:, 0])  # the cut is after frame 0
+    half = TrainingStream(tokens, 20, 11, cosine(), 3, 0.5, continuation=0.5).rows(range(64))
+    assert 0 < int((half.spans != plain.spans).any(-1).sum()) < 64
+
+
 def test_every_file_once_per_epoch(tokens):
     stream = TrainingStream(tokens, frames=20, min_frames=15, scheduler=cosine(), seed=0, cfg_dropout=0.0)
     usable = len(stream.usable)
