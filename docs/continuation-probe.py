@@ -6,8 +6,9 @@ left to right (``--order left-to-right``: each step keeps the earliest masked sp
 codebook is sampled almost token by token from its left context). The first codebook's token
 runs ([token, frames]) of two continuations are printed: the prompt's notes, then what follows.
 
-Run: python docs/continuation-probe.py [MODEL] [--order left-to-right]   ("default" = the embedded
-model; about 20 CPU-seconds at one thread)
+Run: python docs/continuation-probe.py [MODEL [KEY=VALUE ...]] [--order left-to-right]   ("default" =
+the embedded model; KEY=VALUE: recipe overrides, e.g. the shipped settings for a training run's
+model folder; about 20 CPU-seconds at one thread)
 """
 
 import argparse
@@ -58,11 +59,12 @@ def runs(codes: list[int]) -> list[list[int]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="default")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, e.g. generation.cfg_max=3")
     parser.add_argument("--order", choices=["confidence", "left-to-right"], default="confidence")
     args = parser.parse_args()
     torch.set_num_threads(1)
     clips = _probe.arpeggio_clips(8)
-    pipeline = load(None if args.model == "default" else args.model, ["decode.masked_only=false"])
+    pipeline = load(None if args.model == "default" else args.model, ["decode.masked_only=false", *args.overrides])
     if args.order == "left-to-right":
         pipeline.sampler = LeftToRight(pipeline.sampler)
     audio = torch.stack([torch.from_numpy(clip.audio[:SAMPLE_RATE]) for clip in clips])[:, None]
