@@ -37,7 +37,8 @@ class ModelConfig(BaseModel):
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
         if self.rotary_positions and (self.dim // self.num_heads) % 2:
-            raise ValueError(f"rotary positions need an even head width, got dim / num_heads = {self.dim // self.num_heads}")
+            raise ValueError(f"rotary positions need an even head width, got dim / num_heads = "
+                             f"{self.dim // self.num_heads}")
         return self
 
     @property
