@@ -33,9 +33,10 @@ class MagnetSession:
         self.model = model
         self.cross_cache: CrossCache = model.cross_attention_cache(condition)
         self.max_columns = max_columns
-        self.positions = sin_embedding(max_columns, model.config.dim, model.config.max_period,
-                                       device=condition.device, dtype=model.out_norm.weight.dtype)  # [1, C, D]
-        self.rotary = model.rotary(max_columns, condition.device) if model.config.rotary_positions else None
+        config = model.config
+        self.positions = sin_embedding(max_columns, config.dim, config.max_period, device=condition.device,
+                                       dtype=model.out_norm.weight.dtype) if config.sin_positions else None  # [1, C, D]
+        self.rotary = model.rotary(max_columns, condition.device) if config.rotary_positions else None
         self.keys: list[torch.Tensor | None] = [None] * len(model.layers)
         self.values: list[torch.Tensor | None] = [None] * len(model.layers)
         self.length = 0
@@ -48,7 +49,7 @@ class MagnetSession:
             raise ValueError(f"the session was sized for {self.max_columns} columns")
         now = slice(self.length, self.length + 1)
         x = sum(model.emb[k](column[:, k]) for k in range(column.shape[1]))[:, None]  # [R, 1, D]
-        if model.config.sin_positions:
+        if self.positions is not None:
             x = x + self.positions[:, now]
         rotary = None if self.rotary is None else (self.rotary[0][now], self.rotary[1][now])
         for i, (layer, cross_kv) in enumerate(zip(model.layers, self.cross_cache)):

@@ -134,10 +134,11 @@ def diverged(step: int, what: str, out_dir: Path) -> TrainingDiverged:
 # ------------------------------------------------------------------------------ resume
 # Settings a resume applies from the command line (each read afresh by the loop or re-applied
 # to the optimizer); every other one that differs from the checkpoint's is refused.
-APPLIED = {"steps", "stage_weights", "lr", "lr_min_ratio", "warmup_steps", "betas", "weight_decay", "max_grad_norm",
-           "cfg_dropout", "continuation_masking", "ema_every", "precision", "distributed", "device", "save_every", "keep_last", "log_every",
-           "valid_every", "valid_items", "generate_every", "sample_texts", "num_samples", "tensorboard",
-           "progress", "export_audiocraft", "grad_accum", "out_dir", "init_from"}
+APPLIED = {"steps", "stage_weights", "lr", "lr_min_ratio", "warmup_steps", "betas", "weight_decay",
+           "max_grad_norm", "cfg_dropout", "continuation_masking", "ema_every", "precision", "distributed",
+           "device", "save_every", "keep_last", "log_every", "valid_every", "valid_items", "generate_every",
+           "sample_texts", "num_samples", "tensorboard", "progress", "export_audiocraft", "grad_accum",
+           "out_dir", "init_from"}
 REFUSED_WHY = {
     "batch_size": "the data position and the loss normalisation are counted in rows of the global batch",
     "seed": "the data order, crops, masks and codebook stages are drawn from it: a new seed is a new run",

@@ -38,8 +38,7 @@ def test_scores_depend_only_on_the_distance_between_frames():
     assert score(3, 10) != pytest.approx(score(3, 11), abs=1e-4)
 
 
-@pytest.mark.parametrize("positions", ["rope", "sin_rope"])
-def test_blocked_attention_matches_the_masked_attention_with_rotary_positions(positions):
+def test_blocked_attention_matches_the_masked_attention_with_rotary_positions():
     torch.manual_seed(0)
     attention = Attention(64, 4, bias=False, dropout=0.0).eval()
     x, rotary = torch.randn(2, 150, 64), rotary_tables(150, 16, 10_000.0)
