@@ -50,6 +50,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment-captions", type=float, default=defaults.augment_captions, metavar="P",
                    help="share of training captions drawn from the wide vocabulary: more synonyms and word orders, "
                         f"partial descriptions (default {defaults.augment_captions})")
+    p.add_argument("--timing", choices=("free", "grid"), default=defaults.timing,
+                   help="clip timing of magnetkit_synth: free (intervals within each tempo's range) or grid (one "
+                        f"interval per tempo word, 3 s clips, notes to the end); default {defaults.timing}")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--install", action="store_true",
                    help="copy the trained model, caption encoder and codec into the demo plugin's assets")
@@ -107,7 +110,8 @@ def run_demo_train(args: argparse.Namespace) -> int:
     if not 0 <= args.augment_captions <= 1:
         raise UsageError(f"--augment-captions must be in [0, 1], got {args.augment_captions}")
     data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed,
-                    omit_attributes=args.omit_attributes, augment_captions=args.augment_captions)
+                    omit_attributes=args.omit_attributes, augment_captions=args.augment_captions,
+                    timing=args.timing)
     result = train_demo(args.out, data, args.overrides, progress=print)
     print(f"trained in {result.train_seconds / 60:.1f} min: {result.model}")
     if args.install:

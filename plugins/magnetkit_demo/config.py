@@ -14,3 +14,4 @@ class DemoData:
     seed: int = 0
     omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
     augment_captions: float = 0.0  # share of training captions drawn from the wide vocabulary (augmented_caption)
+    timing: str = "free"  # magnetkit_synth's clip timing: "free" or "grid" (one interval per tempo word)

@@ -38,10 +38,30 @@ def _manifest_lines(folder: Path) -> int:
     return sum(1 for _ in manifest.open()) if manifest.is_file() else 0
 
 
+DATA_SETTINGS = "settings.json"  # out/data/settings.json: the DemoData the clips were written with
+
+
 def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tuple[Path, Path]:
-    """The train and valid splits under ``out/data`` (kept when a folder already holds that many clips)."""
+    """The train and valid splits under ``out/data`` (kept when a folder already holds that many clips).
+
+    Raises:
+        UsageError: ``out/data`` holds clips written with other settings (the token cache and a
+            resumed training would mix them).
+    """
     from magnetkit_synth.dataset import write_dataset
 
+    settings = out / "data" / DATA_SETTINGS
+    recorded = json.loads(settings.read_text()) if settings.is_file() else None
+    if recorded is None and any(_manifest_lines(out / "data" / split) for split in ("train", "valid")):
+        # written before the settings were recorded: only the defaults' timing could have made them
+        recorded = {**asdict(data), "timing": "free"}
+    if recorded is not None and recorded != asdict(data):
+        changed = ", ".join(f"{key} {recorded.get(key)!r} -> {value!r}" for key, value in asdict(data).items()
+                            if recorded.get(key) != value)
+        raise UsageError(f"{out / 'data'} holds clips written with other settings ({changed}); "
+                         "use a new working folder")
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps(asdict(data), indent=2) + "\n")
     folders = {}
     for split, clips in (("train", data.train_clips), ("valid", data.valid_clips)):
         if clips <= 0:
@@ -54,7 +74,8 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
             progress(f"{split}: reusing {clips} clips in {folder}")
         else:
             started = time.perf_counter()
-            write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment)
+            write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment,
+                          timing=data.timing)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

@@ -35,6 +35,14 @@ REGISTER_MIDI = {"low": (36, 47), "mid": (55, 66), "high": (74, 85)}
 # Seconds between note (or drum-step) onsets; the gap around 0.25 s separates slow from fast.
 TEMPO_INTERVAL = {"slow": (0.33, 0.5), "fast": (0.125, 0.167)}
 DURATIONS = (2.0, 2.5, 3.0, 3.5, 4.0)
+# Grid timing (`timing="grid"`): one interval per tempo word, a whole number of 20 ms codec frames
+# (slow 20, fast 8) inside the ranges above, every clip `GRID_DURATION` long with its first note at
+# 0 and notes to its last sample. A crop of the whole clip then has every onset at a frame the
+# caption fixes; with free timing the onsets of a 3 s window are spread over +-0.5 s by the
+# interval's range and the crop's offset.
+GRID_INTERVAL = {"slow": 0.4, "fast": 0.16}
+GRID_DURATION = 3.0
+TIMINGS = ("free", "grid")
 # Harmonics are kept below this so no synthesised partial aliases at 16 kHz.
 BAND_LIMIT_HZ = 7500.0
 
@@ -390,8 +398,16 @@ class Note:
     voice: str
 
 
+def _onset_count(interval: float, duration: float, grid: bool) -> int:
+    """How many notes or drum steps fit: free timing ends the last one >= 0.05 s before the clip does,
+    grid timing starts one wherever the clip has time left (the last is cut at its end)."""
+    if grid:
+        return int(np.ceil(duration / interval - 1e-9))
+    return int(np.floor((duration - 0.05) / interval))
+
+
 def _arpeggio_notes(register: str, interval: float, duration: float,
-                    rng: np.random.Generator) -> list[tuple[float, int]]:
+                    rng: np.random.Generator, grid: bool = False) -> list[tuple[float, int]]:
     """Onsets and pitches of a triad arpeggio that stays inside the register's range."""
     low, high = REGISTER_MIDI[register]
     third = int(rng.choice([3, 4]))
@@ -399,23 +415,30 @@ def _arpeggio_notes(register: str, interval: float, duration: float,
     chord = [root, root + third, root + 7]
     shape = rng.integers(3)
     cycle = chord if shape == 0 else chord[::-1] if shape == 1 else chord + [chord[1]]
-    count = int(np.floor((duration - 0.05) / interval))
-    return [(i * interval, cycle[i % len(cycle)]) for i in range(count)]
+    return [(i * interval, cycle[i % len(cycle)]) for i in range(_onset_count(interval, duration, grid))]
 
 
-def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tuple[np.ndarray, list[Note]]:
-    """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events."""
+def render(attrs: Attributes, duration: float, rng: np.random.Generator,
+           timing: str = "free") -> tuple[np.ndarray, list[Note]]:
+    """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events.
+
+    ``timing="grid"`` plays arpeggios and beats at `GRID_INTERVAL` (the interval is still drawn,
+    so pitches and levels are those of the free clip) with notes up to the clip's end.
+    """
+    if timing not in TIMINGS:
+        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    grid = timing == "grid"
     length = round(duration * SAMPLE_RATE)
     wav = np.zeros(length)
     notes: list[Note] = []
     if attrs.pattern == "beat":
         interval = rng.uniform(*TEMPO_INTERVAL[attrs.tempo])
+        interval = GRID_INTERVAL[attrs.tempo] if grid else interval
         # 8th-note grid, a hit on every step: kick on 1, snare on the back beat, hats between.
         bar = ["kick", "hat", "snare", "hat", "kick", "hat", "snare", "hat"]
         if rng.random() < 0.5:
             bar[5] = "kick"
-        steps = int(np.floor((duration - 0.05) / interval))
-        for i in range(steps):
+        for i in range(_onset_count(interval, duration, grid)):
             start = round(i * interval * SAMPLE_RATE)
             voice = bar[i % len(bar)]
             hit = _drum_hit(voice, attrs.register, min(length - start, int(0.4 * SAMPLE_RATE)), rng)
@@ -428,7 +451,8 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator) -> tupl
             interval = duration
         else:
             interval = rng.uniform(*TEMPO_INTERVAL[attrs.tempo])
-            events = _arpeggio_notes(attrs.register, interval, duration, rng)
+            interval = GRID_INTERVAL[attrs.tempo] if grid else interval
+            events = _arpeggio_notes(attrs.register, interval, duration, rng, grid)
         # Notes are cut before the next onset (a small gap keeps every onset clean).
         gate = int((interval - 0.03) * SAMPLE_RATE) if attrs.pattern == "arpeggio" else length - int(0.05 * SAMPLE_RATE)
         for onset, pitch in events:
@@ -465,14 +489,15 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS[split], index])
 
 
-def _draw(seed: int, split: str, index: int,
-          attrs: Attributes | None) -> tuple[Attributes, float, str, np.random.Generator]:
+def _draw(seed: int, split: str, index: int, attrs: Attributes | None,
+          timing: str = "free") -> tuple[Attributes, float, str, np.random.Generator]:
     """Attributes, duration and caption of a clip, and the generator left to render its audio."""
     rng = clip_rng(seed, split, index)
     combos = combinations(split)
     chosen = combos[rng.integers(len(combos))]  # drawn even when forced, so the rest stays the same
     attrs = attrs or chosen
-    duration = float(DURATIONS[rng.integers(len(DURATIONS))])
+    duration = float(DURATIONS[rng.integers(len(DURATIONS))])  # drawn for grid clips too (same captions)
+    duration = GRID_DURATION if timing == "grid" else duration
     return attrs, duration, make_caption(attrs, rng), rng
 
 
@@ -482,21 +507,25 @@ def clip_caption(seed: int, split: str, index: int) -> tuple[Attributes, str]:
     return attrs, caption
 
 
-def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None) -> Clip:
-    """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly)."""
-    attrs, duration, caption, rng = _draw(seed, split, index, attrs)
-    audio, notes = render(attrs, duration, rng)
+def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None,
+              timing: str = "free") -> Clip:
+    """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly).
+
+    ``timing="grid"``: the same attributes, caption and pitches, at `GRID_INTERVAL`, `GRID_DURATION` long.
+    """
+    attrs, duration, caption, rng = _draw(seed, split, index, attrs, timing)
+    audio, notes = render(attrs, duration, rng, timing)
     return Clip(index, audio, caption, attrs, tuple(notes))
 
 
-def iter_clips(n_clips: int, seed: int = 0, split: str = "train") -> Iterator[Clip]:
+def iter_clips(n_clips: int, seed: int = 0, split: str = "train", timing: str = "free") -> Iterator[Clip]:
     """Clips 0..n_clips-1 of a split."""
     for i in range(n_clips):
-        yield make_clip(seed, split, i)
+        yield make_clip(seed, split, i, timing=timing)
 
 
 def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train",
-                  omit_attributes: float = 0.0, augment_captions: float = 0.0) -> Path:
+                  omit_attributes: float = 0.0, augment_captions: float = 0.0, timing: str = "free") -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
 
     The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
@@ -513,14 +542,19 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         augment_captions: probability that a caption is replaced by an `augmented_caption` (wide
             vocabulary, more word orders, each attribute but the pattern left out with probability
             0.15; its own generator, so the audio is the same for any value). 0 keeps the base captions.
+        timing: "free" (intervals drawn from `TEMPO_INTERVAL`, durations from `DURATIONS`) or
+            "grid" (`GRID_INTERVAL`, every clip `GRID_DURATION` long, notes to the end; see `render`).
 
     Returns:
         The manifest's path.
 
     Raises:
-        UsageError: unknown split or a non-positive clip count.
+        UsageError: unknown split or timing, or a non-positive clip count.
     """
     import soundfile as sf
+
+    if timing not in TIMINGS:
+        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
 
     if n_clips <= 0:
         raise UsageError(f"n_clips must be positive, got {n_clips}")
@@ -532,7 +566,7 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
     with manifest.open("w") as f:
-        for clip in iter_clips(n_clips, seed, split):
+        for clip in iter_clips(n_clips, seed, split, timing):
             rel = f"audio/{split}_{clip.index:06d}.wav"
             sf.write(folder / rel, clip.audio, SAMPLE_RATE, subtype="PCM_16")
             caption = clip.caption

@@ -18,7 +18,15 @@ from magnetkit_synth.dataset import HELDOUT, SAMPLE_RATE, Attributes
 from magnetkit_demo import ASSETS
 from magnetkit_demo.adherence import AdherenceReport, accuracy, chance, matches, mean_report, prompts
 from magnetkit_demo.captions import build_caption_encoder
-from magnetkit_demo.training import TRAINING_FILE, DemoData, codec_fingerprint, install, train_demo
+from magnetkit_demo.training import (
+    DATA_SETTINGS,
+    TRAINING_FILE,
+    DemoData,
+    codec_fingerprint,
+    install,
+    synthesise,
+    train_demo,
+)
 
 PROMPT = "a fast high square-wave arpeggio"
 LIMIT_MB = 30.0
@@ -216,6 +224,23 @@ def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
                                                     "\u2581arpeggio", "</s>"]
     assert tokenizer.unk_token_id not in tokenizer("a jazzy piano")["input_ids"]  # spelled out, not dropped
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path):
+    lines = []
+    small = DemoData(train_clips=2, valid_clips=1, timing="grid")
+    train, valid = synthesise(tmp_path, small, lines.append)
+    assert [json.loads(line)["duration"] for line in (train / "manifest.jsonl").read_text().splitlines()] == [3.0, 3.0]
+    synthesise(tmp_path, small, lines.append)
+    assert lines[-2:] == [f"train: reusing 2 clips in {train}", f"valid: reusing 1 clips in {valid}"]
+    with pytest.raises(UsageError, match="timing 'grid' -> 'free'"):
+        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
+    # folders written before the settings were recorded can only hold free-timing clips
+    (tmp_path / "data" / DATA_SETTINGS).unlink()
+    with pytest.raises(UsageError, match="other settings"):
+        synthesise(tmp_path, small, lines.append)
+    synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
+    assert lines[-1] == f"valid: reusing 1 clips in {valid}"
 
 
 @pytest.mark.slow

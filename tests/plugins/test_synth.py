@@ -13,6 +13,8 @@ from magnetkit.errors import UsageError
 from magnetkit_synth import analysis
 from magnetkit_synth.lookalikes import LOOKALIKES, drone_with_clicks, legacy_pattern
 from magnetkit_synth.dataset import (
+    GRID_DURATION,
+    GRID_INTERVAL,
     HELDOUT,
     PATTERNS,
     REGISTERS,
@@ -62,6 +64,27 @@ def test_clips_are_short_mono_and_in_range():
         assert 2.0 <= clip.duration <= 4.0
         assert 0.3 < np.abs(clip.audio).max() <= 0.9
         assert clip.notes and all(0 <= n.onset < clip.duration for n in clip.notes)
+
+
+def test_grid_timing_keeps_captions_and_pitches_on_fixed_onsets_to_the_end(tmp_path):
+    frame = 320 / SAMPLE_RATE  # one speccodec token
+    for i, attrs in enumerate(attribute_grid()):
+        free, grid = make_clip(4, "train", i, attrs), make_clip(4, "train", i, attrs, timing="grid")
+        assert grid.caption == free.caption and grid.duration == GRID_DURATION
+        assert [n.pitch for n in grid.notes][:len(free.notes)] == [n.pitch for n in free.notes][:len(grid.notes)]
+        if attrs.tempo is None:
+            assert [n.onset for n in grid.notes] == [0.0]
+            continue
+        step = GRID_INTERVAL[attrs.tempo]
+        assert round(step / frame, 9).is_integer()  # every onset on a codec frame
+        assert [n.onset for n in grid.notes] == pytest.approx([k * step for k in range(len(grid.notes))])
+        assert grid.notes[-1].onset < GRID_DURATION <= grid.notes[-1].onset + step  # notes up to the end
+        assert analysis.analyse(grid.audio).attributes == attrs
+    with pytest.raises(UsageError, match="unknown timing"):
+        make_clip(0, "train", 0, timing="swing")
+    with pytest.raises(UsageError, match="unknown timing"):
+        write_dataset(tmp_path / "bad", 1, timing="swing")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_unknown_split_is_a_usage_error():
@@ -295,6 +318,8 @@ def test_judge_accuracy_command(capsys):
     assert "clean" in out and "drone with clicks" in out and "full length" in out
     assert main(["judge-accuracy", "--clips", "0"]) == 2
     assert "error:" in capsys.readouterr().err
+    assert main(["judge-accuracy", "--clips", "2", "--lookalikes", "0", "--timing", "grid"]) == 0
+    assert "grid timing" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------- captions: paraphrases
