@@ -61,6 +61,7 @@ _LAZY: dict[str, str] = {
     "load_recipe": "magnetkit.recipe",
     "read_items": "magnetkit.train.manifest",
     "train_model": "magnetkit.train.loop",
+    "training_seconds": "magnetkit.train.metrics",
     "guide": "magnetkit.engine",
     "JIT_OPTIONS": "magnetkit.kernels",
     # Hybrid-MAGNeT (paper §3.4): MusicGen's delay pattern and token-space checks
@@ -144,6 +145,7 @@ __all__ = [
     "token_space_problems",
     "top_units_mask",
     "train_model",
+    "training_seconds",
     "undelay",
     "write_audio",
 ]

@@ -33,6 +33,25 @@ def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
+def training_seconds(out_dir: str | os.PathLike) -> float | None:
+    """Seconds a run spent in training steps, as its ``metrics.jsonl`` logged them; None without a log.
+
+    Each train record carries the mean ``sec_per_step`` since the previous one, so the sum covers
+    every step of every session of a resumed run (the log is cut back on resume) and leaves out
+    data preparation, validation and checkpoint writes. Unlike timing a `train_model` call, it
+    stays right when a finished run is called again (which trains nothing).
+    """
+    records = [r for r in read_log(Path(out_dir) / METRICS_FILE)
+               if r.get("split") == "train" and "sec_per_step" in r and "step" in r]
+    if not records:
+        return None
+    total, previous = 0.0, 0
+    for record in sorted(records, key=lambda r: r["step"]):
+        total += (record["step"] - previous) * float(record["sec_per_step"])
+        previous = record["step"]
+    return total
+
+
 def truncate_log(path: Path, step: int) -> None:
     """Keep only the records up to ``step``."""
     if not path.exists():

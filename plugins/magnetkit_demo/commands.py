@@ -113,7 +113,7 @@ def run_demo_train(args: argparse.Namespace) -> int:
                     omit_attributes=args.omit_attributes, augment_captions=args.augment_captions,
                     timing=args.timing)
     result = train_demo(args.out, data, args.overrides, progress=print)
-    print(f"trained in {result.train_seconds / 60:.1f} min: {result.model}")
+    print(f"training steps took {result.train_seconds / 60:.1f} min (the run's log): {result.model}")
     if args.install:
         print(f"installed: {install(result)}")
     return 0

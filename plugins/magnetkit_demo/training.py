@@ -27,7 +27,7 @@ class DemoRun:
     model: Path
     caption_encoder: Path
     codec: Path
-    train_seconds: float
+    train_seconds: float  # training steps as the run's log timed them (`magnetkit.training_seconds`)
     steps: int
     threads: int
     data: DemoData
@@ -97,7 +97,7 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     Raises:
         UsageError, RecipeError: bad counts or overrides.
     """
-    from magnetkit import load_recipe, read_items, train_model
+    from magnetkit import load_recipe, read_items, train_model, training_seconds
     from magnetkit_speccodec.codec import SHIPPED
 
     from magnetkit_demo.captions import build_caption_encoder
@@ -114,7 +114,8 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     recipe = load_recipe(RECIPE, overrides)
     started = time.perf_counter()
     model = train_model(RECIPE, overrides)
-    seconds = time.perf_counter() - started
+    # the run's own log: a finished run called again (to --install it) trains nothing in this call
+    seconds = training_seconds(recipe.train.out_dir) or time.perf_counter() - started
     codec = Path(recipe.codec.config.model) if getattr(recipe.codec.config, "model", None) else SHIPPED
     return DemoRun(model=Path(model), caption_encoder=captions, codec=codec, train_seconds=seconds,
                    steps=recipe.train.steps, threads=torch.get_num_threads(), data=data)

@@ -9,6 +9,7 @@ import torch
 from train_helpers import losses, tiny_recipe, write_dataset, write_recipe
 
 from magnetkit.audio import read_audio
+from magnetkit import training_seconds
 from magnetkit.cli import main
 from magnetkit.errors import RecipeError
 from magnetkit.testing.fakes import FakeCodec, FakeCodecConfig
@@ -62,6 +63,12 @@ def test_metrics_log_and_samples(tmp_path, fakes):
     assert {"loss", "loss_q0", "loss_q3"} <= set(records[1])
     assert list((tmp_path / "run" / "samples" / "step-0000004").glob("00_mid_pulse.wav"))
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    steps = [r["sec_per_step"] for r in records if r["split"] == "train"]
+    assert training_seconds(tmp_path / "run") == pytest.approx(2 * steps[0] + 2 * steps[1])
+    # a finished run called again trains nothing; its logged time stays
+    train(write_recipe(tmp_path / "recipe.yaml", recipe))
+    assert training_seconds(tmp_path / "run") == pytest.approx(2 * steps[0] + 2 * steps[1])
+    assert training_seconds(tmp_path / "nothing") is None
 
 
 def test_recipe_problems_are_reported_before_training(tmp_path, fakes):
