@@ -20,6 +20,7 @@ from typing import Any
 
 from magnetkit.commands.generate import (
     _IntermixedParser,
+    batch_size_arg,
     check_options,
     looks_like_source,
     run_job,
@@ -38,7 +39,7 @@ EXAMPLES = """examples:
       --grid "generation.decoding_steps=[20,10,10,10],[10,5,5,5]" --grid scheduler.name=cosine,linear
   torchrun --nproc_per_node 8 --no-python magnetkit sweep ... (every point's clips shared over the ranks)
 
-Writes OUT/results.csv (a column per grid key, a column per metric, seconds_per_clip, error) and
+Writes OUT/results.csv (a column per grid key, a column per metric, seconds_per_clip, batch_size, clips, error) and
 OUT/results.png. Values are YAML (lists in brackets; commas inside brackets do not split).
 """
 
@@ -60,7 +61,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default="fad,kad", help="comma-separated metrics (default: fad,kad)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="base seed: clip i uses seed+i at every point (default 0)")
-    p.add_argument("--batch-size", type=int, default=1, help="clips per forward (default 1)")
+    p.add_argument("--batch-size", default="1", metavar="N|auto",
+                   help="clips per forward (default 1); auto measures, at every point (its settings change the "
+                        "cost), the batch with the most clips per second within --memory-budget")
+    p.add_argument("--memory-budget", type=float, metavar="GIB",
+                   help="with --batch-size auto: memory generation may add, in GiB (default: half of what the "
+                        "device has free)")
     p.add_argument("--negative", help="a text to guide away from (negative prompt)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available; under torchrun cuda:LOCAL_RANK)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -125,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from magnetkit.batch import BatchJob, check_out_dir, make_out_dir, read_prompts
 
     check_options(args)
+    args.batch_size = batch_size_arg(args.batch_size)
     grid = parse_grid(args.grid)
     source, rest, overrides = split_args(args.args, None, batch=True)
     if source is not None and not looks_like_source(source):
@@ -139,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args.prompts)
     jobs = [(point, BatchJob(prompts, out / "points" / point_name(point), source=source,
                              overrides=[*overrides, *(f"{k}={v}" for k, v in point.items())], seed=args.seed,
-                             batch_size=args.batch_size, negative=args.negative, overwrite=args.overwrite))
+                             batch_size=args.batch_size, negative=args.negative, overwrite=args.overwrite,
+                             memory_budget_gib=args.memory_budget))
             for point in grid_points(grid)]
     for _, job in jobs:
         job.check()
@@ -198,13 +206,16 @@ def run_point(point: dict[str, str], job, args: argparse.Namespace, metrics: lis
     """Generate (resuming) and score one point; a failure becomes the row's ``error``."""
     from magnetkit.batch import read_manifest
 
-    row: dict[str, Any] = {**point, "seconds_per_clip": "", "clips": 0, "error": ""}
+    row: dict[str, Any] = {**point, "seconds_per_clip": "", "batch_size": "", "clips": 0, "error": ""}
     try:
-        result = run_job(job, device, rank, world, sync, log=lambda _: None)
+        result = run_job(job, device, rank, world, sync, log=lambda line: print(f"  {line}", flush=True)
+                         if rank == 0 and line.startswith("--batch-size auto") else None)
         entries = read_manifest(job.out)
         times = [float(e.get("seconds_per_clip", math.nan)) for e in entries.values()]
         row["clips"] = len(entries)
         row["seconds_per_clip"] = round(sum(times) / len(times), 4) if times else ""
+        row["batch_size"] = ",".join(str(b) for b in sorted({e["batch_size"] for e in entries.values()
+                                                              if "batch_size" in e}))
         if rank == 0:
             row.update(score(job.out, args, metrics, reuse=result.generated == 0))
     except Exception as exc:  # noqa: BLE001 -- one point's failure must not stop the sweep
@@ -249,7 +260,7 @@ def write_results(out: Path, keys: list[str], rows: list[dict[str, Any]]) -> Non
     import csv
 
     metric_names = list(dict.fromkeys(m for r in rows for m in r.get("_metrics", [])))
-    columns = [*keys, *metric_names, "seconds_per_clip", "clips", "error"]
+    columns = [*keys, *metric_names, "seconds_per_clip", "batch_size", "clips", "error"]
     tmp = out / f".results.csv.tmp{os.getpid()}"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")

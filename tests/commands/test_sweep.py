@@ -87,3 +87,29 @@ def test_sweep_scores_every_point_reports_a_failing_one_and_resumes(tmp_path, ca
     assert [p.stat().st_mtime_ns for p in clips] == stamps
     with open(out / "results.csv") as f:
         assert list(csv.DictReader(f)) == rows
+
+
+def test_batch_size_auto_is_measured_per_point_and_recorded(tmp_path, capsys, one_thread):
+    (tmp_path / "p.txt").write_text("a slow low sine note\na fast mid saw beat\n")
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--prompts", str(tmp_path / "p.txt"), "--reference", str(reference(tmp_path / "ref")),
+            "-o", str(out), "--seed", "0", "--grid", "generation.cfg_max=1,3", "--batch-size", "auto",
+            "--memory-budget", "1", *FAST]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("--batch-size auto:") == 2  # one measurement per point
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["error"] for r in rows] == ["", ""]
+    assert all(r["batch_size"] in ("1", "2") for r in rows)
+
+
+def test_bad_batch_size_is_refused_before_work(tmp_path, capsys):
+    (tmp_path / "p.txt").write_text("a tune\n")
+    base = ["sweep", "--prompts", str(tmp_path / "p.txt"), "--grid", "generation.cfg_max=1,2", "--reference",
+            str(reference(tmp_path / "ref")), "-o", str(tmp_path / "s")]
+    assert main([*base, "--batch-size", "many"]) == 2
+    assert "expected a whole number or auto" in capsys.readouterr().err
+    assert main([*base, "--memory-budget", "2"]) == 2
+    assert "--memory-budget" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
