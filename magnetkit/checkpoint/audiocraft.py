@@ -140,7 +140,8 @@ SUPPORTED_SETTINGS: tuple[_Setting, ...] = (
     _Setting("transformer_lm.norm_first", False, _is(True), "true (pre-norm)"),
     _Setting("transformer_lm.norm", "layer_norm", _is("layer_norm"), "layer_norm"),
     _Setting("transformer_lm.positional_embedding", "sin", _is("sin"), "sin"),
-    _Setting("transformer_lm.positional_scale", 1.0, lambda v: v in (1, 1.0) and not isinstance(v, bool), "1"),
+    _Setting("transformer_lm.positional_scale", 1.0,
+             lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a positive number"),
     _Setting("transformer_lm.layer_scale", None, _is(None), "null"),
     _Setting("transformer_lm.qk_layer_norm", False, _is(False), "false"),
     _Setting("transformer_lm.qk_layer_norm_cross", False, _is(False), "false"),
@@ -204,6 +205,7 @@ def model_config_from_xp_cfg(cfg: Mapping[str, Any]) -> ModelConfig:
         "bias_attn": cfg_value(cfg, lm + "bias_attn", True),
         "bias_proj": cfg_value(cfg, lm + "bias_proj", True),
         "max_period": cfg_value(cfg, lm + "max_period", 10_000),
+        "positional_scale": cfg_value(cfg, lm + "positional_scale", 1.0),
         "dropout": cfg_value(cfg, lm + "dropout", 0.1),
         "frame_rate": cfg_value(cfg, lm + "compression_model_framerate", 50),
         # audiocraft's MAGNeT loader overrides transformer_lm.segment_duration with this one.
@@ -385,6 +387,8 @@ def xp_cfg_for(config: ModelConfig, t5_name: str, *, word_dropout: float = 0.0, 
     })
     if config.max_period != 10_000 or "max_period" in lm:
         lm["max_period"] = _number(config.max_period)
+    if config.positional_scale != 1 or "positional_scale" in lm:
+        lm["positional_scale"] = _number(config.positional_scale)
     cfg["lm_model"] = "transformer_lm_magnet"
     cfg.setdefault("dataset", {})["segment_duration"] = _number(config.segment_duration)
     masking = cfg.setdefault("masking", {})

@@ -34,8 +34,9 @@ class MagnetSession:
         self.cross_cache: CrossCache = model.cross_attention_cache(condition)
         self.max_columns = max_columns
         config = model.config
-        self.positions = sin_embedding(max_columns, config.dim, config.max_period, device=condition.device,
-                                       dtype=model.out_norm.weight.dtype) if config.sin_positions else None  # [1, C, D]
+        self.positions = config.positional_scale * sin_embedding(
+            max_columns, config.dim, config.max_period, device=condition.device,
+            dtype=model.out_norm.weight.dtype) if config.sin_positions else None  # [1, C, D]
         self.rotary = model.rotary(max_columns, condition.device) if config.rotary_positions else None
         self.keys: list[torch.Tensor | None] = [None] * len(model.layers)
         self.values: list[torch.Tensor | None] = [None] * len(model.layers)

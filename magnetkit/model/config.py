@@ -28,6 +28,8 @@ class ModelConfig(BaseModel):
         "sin", description="audiocraft's positions: sinusoids added to the input (sin, every published MAGNeT), "
                            "rotary queries and keys in self-attention (rope, Su et al. 2021), or both (sin_rope)")
     max_period: float = Field(10_000.0, gt=0, description="longest period of the sinusoidal and rotary positions")
+    positional_scale: float = Field(1.0, gt=0, description="audiocraft's positional_scale: the sinusoids are "
+                                    "multiplied by it before they are added (1 in every published MAGNeT)")
     dropout: float = Field(0.0, ge=0, lt=1)
     frame_rate: float = Field(50.0, gt=0, description="codec frames per second the model was trained at")
     segment_duration: float = Field(10.0, gt=0, description="training window in seconds")

@@ -327,12 +327,12 @@ class MagnetTransformer(nn.Module):
         x = self.emb[0](codes[:, 0])  # [B, T, D]
         for k in range(1, num_codebooks):
             x = x + self.emb[k](codes[:, k])
-        # audiocraft's positional_scale is 1.0 for every MAGNeT recipe.
         if self.config.sin_positions:
             # bfloat16 holds integers exactly only up to 256: its positions (and phases) come from float32.
             position_dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
-            x = x + sin_embedding(frames, self.config.dim, self.config.max_period, device=x.device,
-                                  dtype=position_dtype).to(x.dtype)
+            # audiocraft's arithmetic: x + positional_scale * positions (1.0 * p is p, bit for bit)
+            x = x + self.config.positional_scale * sin_embedding(frames, self.config.dim, self.config.max_period,
+                                                                 device=x.device, dtype=position_dtype).to(x.dtype)
         rotary = self.rotary(frames, x.device) if self.config.rotary_positions else None
 
         # -- transformer layers ---------------------------------------------------------------

@@ -127,6 +127,8 @@ def test_files_that_are_not_checkpoints_are_refused(tmp_path):
     ("transformer_lm__positional_embedding", "rope"),
     ("transformer_lm__norm", "rms_norm"),
     ("transformer_lm__layer_scale", 0.1),
+    ("transformer_lm__positional_scale", -1.0),
+    ("transformer_lm__positional_scale", True),
     ("transformer_lm__qk_layer_norm", True),
     ("transformer_lm__kv_repeat", 2),
     ("transformer_lm__activation", "swiglu"),
@@ -140,6 +142,19 @@ def test_unsupported_options_are_refused_by_name(package, tmp_path, option, valu
     with pytest.raises(CheckpointError) as info:
         read_audiocraft_checkpoint(folder)
     assert option.replace("__", ".") in str(info.value) and "\n" not in str(info.value)
+
+
+def test_positional_scale_is_read_and_written_back(package, loaded, tmp_path):
+    folder = write_package(tmp_path / "half", package, transformer_lm__positional_scale=0.5)
+    config = read_audiocraft_checkpoint(folder).model_config
+    assert config.positional_scale == 0.5
+    model, conditioner, _ = loaded
+    scaled = MagnetTransformer(config)
+    scaled.load_state_dict(model.state_dict())
+    export_audiocraft(tmp_path / "out", scaled, conditioner, text_encoder="t5-base")
+    assert read_audiocraft_checkpoint(tmp_path / "out").model_config.positional_scale == 0.5
+    assert read_audiocraft_checkpoint(tmp_path / "half").model_config.model_copy(
+        update={"positional_scale": 1.0}) == loaded[2].model_config  # nothing else changed
 
 
 def test_needed_interpolations_are_followed_and_others_refused(package, tmp_path):

@@ -16,12 +16,12 @@ CARD = 64  # the fake codec's cardinality, shared by every tiny model here
 
 
 def tiny_model(cardinality: int = CARD, segment: float = 2.0, seed: int = 0,
-               positions: str = "sin") -> MagnetTransformer:
+               positions: str = "sin", positional_scale: float = 1.0) -> MagnetTransformer:
     """A 2-layer, 32-wide MAGNeT transformer with random weights."""
     torch.manual_seed(seed)
     return MagnetTransformer(ModelConfig(dim=32, num_heads=2, num_layers=2, num_codebooks=4,
                                          cardinality=cardinality, segment_duration=segment,
-                                         positional_embedding=positions))
+                                         positional_embedding=positions, positional_scale=positional_scale))
 
 
 def make_pipeline(*overrides: str, recipe: dict | None = None, model: MagnetTransformer | None = None,

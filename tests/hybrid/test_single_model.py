@@ -43,9 +43,9 @@ def test_causal_prefix_sees_only_the_past_and_the_rest_sees_the_prefix():
         model(codes, condition, 0, causal_prefix=21)
 
 
-@pytest.mark.parametrize("positions", ["sin", "rope", "sin_rope"])
-def test_cached_session_computes_what_the_full_forward_computes(positions):
-    model = tiny_model(positions=positions).eval()
+@pytest.mark.parametrize("positions, scale", [("sin", 1.0), ("rope", 1.0), ("sin_rope", 1.0), ("sin_rope", 0.1)])
+def test_cached_session_computes_what_the_full_forward_computes(positions, scale):
+    model = tiny_model(positions=positions, positional_scale=scale).eval()
     condition = torch.randn(2, 3, 32)
     block = prefix_block(random_codes(2, 6), CARD)  # [2, 4, 10]
     full = model(block, condition, 0, causal_prefix=block.shape[-1])  # [2, 4, 10, card]

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from magnetkit.model.config import ModelConfig
-from magnetkit.model.transformer import Attention, MagnetTransformer, restricted_context_mask, rotary_tables, rotate
+from magnetkit.model.transformer import (
+    Attention,
+    MagnetTransformer,
+    restricted_context_mask,
+    rotary_tables,
+    rotate,
+    sin_embedding,
+)
 
 
 def complex_rotation(x: torch.Tensor, max_period: float) -> torch.Tensor:
@@ -72,3 +79,18 @@ def test_rotary_positions_need_an_even_head_width():
     with pytest.raises(ValueError, match="even head width"):
         ModelConfig(dim=30, num_heads=2, positional_embedding="rope")
     ModelConfig(dim=30, num_heads=2)  # sinusoids do not care
+
+
+@pytest.mark.parametrize("positions, scale", [("sin", 1.0), ("sin", 0.1), ("sin_rope", 0.25), ("rope", 0.1)])
+def test_positional_scale_multiplies_the_sinusoids_added_to_the_input(positions, scale):
+    config = ModelConfig(dim=32, num_heads=2, num_layers=1, num_codebooks=2, cardinality=16,
+                         positional_embedding=positions, positional_scale=scale)
+    model = MagnetTransformer(config).eval()
+    seen = []
+    model.layers[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    codes = torch.randint(0, 16, (1, 2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model(codes, torch.randn(1, 3, 32), 0)
+    tokens = model.emb[0](codes[:, 0]) + model.emb[1](codes[:, 1])
+    added = scale * sin_embedding(12, 32, config.max_period) if positions != "rope" else 0  # rope adds nothing
+    torch.testing.assert_close(seen[0], tokens + added, atol=0, rtol=0)
