@@ -6,11 +6,12 @@ predicts them in one forward. Each masked frame is counted by what the truth is 
 token as the nearest visible frame to its left (the note goes on) or another one (a note change,
 or the attack/release tokens around it).
 
-Run: python docs/note-change-probe.py [MODEL ...]   ("default" = the embedded model; about
-20 CPU-seconds per model at one thread)
+Run: python docs/note-change-probe.py [--timing grid] [MODEL ...]   ("default" = the embedded
+model; --timing grid: the same clips on `GRID_INTERVAL`, as `demo-train --timing grid` trains on;
+about 20 CPU-seconds per model at one thread)
 """
 
-import sys
+import argparse
 
 import torch
 
@@ -20,11 +21,11 @@ from magnetkit_synth.dataset import make_clip
 CLIPS, FRAMES, RATES, SPAN = 24, 150, (0.3, 0.6, 0.9), 3
 
 
-def arpeggio_clips(count: int) -> list:
+def arpeggio_clips(count: int, timing: str = "free") -> list:
     """The first ``count`` arpeggio clips of the validation split (seed 0), at least 3 s long."""
     found, index = [], 0
     while len(found) < count:
-        clip = make_clip(0, "valid", index)
+        clip = make_clip(0, "valid", index, timing=timing)
         if clip.attributes.pattern == "arpeggio" and clip.duration >= FRAMES / 50:
             found.append(clip)
         index += 1
@@ -61,9 +62,13 @@ def probe(source: str | None, clips: list) -> dict[float, tuple[float, int, floa
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=["default"])
+    parser.add_argument("--timing", choices=["free", "grid"], default="free")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    clips = arpeggio_clips(CLIPS)
-    for name in sys.argv[1:] or ["default"]:
+    clips = arpeggio_clips(CLIPS, args.timing)
+    for name in args.models:
         for rate, (on, n_on, change, n_change) in probe(None if name == "default" else name, clips).items():
             print(f"{name}: {rate:.0%} masked: note goes on {on:.2f} right ({n_on} frames), "
                   f"other token {change:.2f} right ({n_change} frames)")
