@@ -56,12 +56,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
     p.add_argument("--prompts", metavar="FILE", help="batch mode: one prompt per line; writes OUT/manifest.jsonl, "
                                                      "resumable, sharded over torchrun ranks")
-    p.add_argument("--batch-size", default="1", metavar="N|auto",
-                   help="with --prompts: clips per forward (default 1); auto measures the batch with the most "
-                        "clips per second within --memory-budget")
-    p.add_argument("--memory-budget", type=float, metavar="GIB",
-                   help="with --batch-size auto: memory generation may add, in GiB (default: half of what the "
-                        "device has free)")
+    add_batch_size_options(p, "with --prompts: clips per forward (default 1); auto measures the batch with the "
+                              "most clips per second within --memory-budget")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (refused otherwise)")
     p.add_argument("--model", dest="source", help="the source, when it could be mistaken for a text")
     p.add_argument("--codes-out", help="also save the codes [B, K, T] to this .npy file")
@@ -179,6 +175,14 @@ def output_paths(out: Path, texts: list[str], fmt: str, overwrite: bool) -> list
         if path.is_dir() or (path.exists() and not overwrite):
             raise UsageError(f"{str(path)!r} already exists; pass --overwrite to replace it, or another -o folder")
     return paths
+
+
+def add_batch_size_options(p: argparse.ArgumentParser, batch_help: str) -> None:
+    """``--batch-size N|auto`` and ``--memory-budget GIB`` (shared by generate and sweep)."""
+    p.add_argument("--batch-size", default="1", metavar="N|auto", help=batch_help)
+    p.add_argument("--memory-budget", type=float, metavar="GIB",
+                   help="with --batch-size auto: memory generation may add, in GiB (default: half of what the "
+                        "device has free)")
 
 
 # -------------------------------------------------------------------------------- run

@@ -20,6 +20,7 @@ from typing import Any
 
 from magnetkit.commands.generate import (
     _IntermixedParser,
+    add_batch_size_options,
     batch_size_arg,
     check_options,
     looks_like_source,
@@ -61,12 +62,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default="fad,kad", help="comma-separated metrics (default: fad,kad)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="base seed: clip i uses seed+i at every point (default 0)")
-    p.add_argument("--batch-size", default="1", metavar="N|auto",
-                   help="clips per forward (default 1); auto measures, at every point (its settings change the "
-                        "cost), the batch with the most clips per second within --memory-budget")
-    p.add_argument("--memory-budget", type=float, metavar="GIB",
-                   help="with --batch-size auto: memory generation may add, in GiB (default: half of what the "
-                        "device has free)")
+    add_batch_size_options(p, "clips per forward (default 1); auto measures, at every point (its settings change "
+                              "the cost), the batch with the most clips per second within --memory-budget")
     p.add_argument("--negative", help="a text to guide away from (negative prompt)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available; under torchrun cuda:LOCAL_RANK)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
