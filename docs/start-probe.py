@@ -12,6 +12,7 @@ CPU-seconds each)
 """
 
 import argparse
+from itertools import groupby
 
 import torch
 
@@ -23,13 +24,7 @@ VISIBLE, SCALES, FRAMES = (0, 20, 25, 45), (1, 3, 10), 150
 
 def runs(codes: list[int]) -> str:
     """``token x frames`` for each run of equal tokens."""
-    out: list[list[int]] = []
-    for token in codes:
-        if out and out[-1][0] == token:
-            out[-1][1] += 1
-        else:
-            out.append([token, 1])
-    return " ".join(f"{token}x{count}" for token, count in out)
+    return " ".join(f"{token}x{len(list(run))}" for token, run in groupby(codes))
 
 
 def probe(source: str | None, caption: str | None = None) -> None:
