@@ -15,3 +15,4 @@ class DemoData:
     omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
     augment_captions: float = 0.0  # share of training captions drawn from the wide vocabulary (augmented_caption)
     timing: str = "free"  # magnetkit_synth's clip timing: "free" or "grid" (one interval per tempo word)
+    arpeggio: str = "varied"  # magnetkit_synth's arpeggio pitches: "varied", "ascending" or "fixed"

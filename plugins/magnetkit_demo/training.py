@@ -55,6 +55,8 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
     if recorded is None and any(_manifest_lines(out / "data" / split) for split in ("train", "valid")):
         # written before the settings were recorded: only the defaults' timing could have made them
         recorded = {**asdict(data), "timing": "free"}
+    if recorded is not None:
+        recorded.setdefault("arpeggio", "varied")  # recorded before there was a choice
     if recorded is not None and recorded != asdict(data):
         changed = ", ".join(f"{key} {recorded.get(key)!r} -> {value!r}" for key, value in asdict(data).items()
                             if recorded.get(key) != value)
@@ -75,7 +77,7 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
         else:
             started = time.perf_counter()
             write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment,
-                          timing=data.timing)
+                          timing=data.timing, arpeggio=data.arpeggio)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

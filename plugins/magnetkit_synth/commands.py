@@ -16,7 +16,7 @@ EXAMPLES = {
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``synth-data`` and ``judge-accuracy``."""
-    from magnetkit_synth.dataset import SPLITS, TIMINGS
+    from magnetkit_synth.dataset import ARPEGGIOS, SPLITS, TIMINGS
 
     p = add_command(subparsers, "synth-data", "write procedural captioned clips (WAV + manifest.jsonl)", run_synth_data,
                     EXAMPLES["synth-data"])
@@ -34,6 +34,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timing", choices=TIMINGS, default="free",
                    help="free: intervals within each tempo's range, clips 2-4 s (default); grid: one interval "
                         "per tempo word (slow 0.4 s, fast 0.16 s), every clip 3 s with notes to its end")
+    p.add_argument("--arpeggio", choices=ARPEGGIOS, default="varied",
+                   help="arpeggio pitches: varied (random root, major or minor, up/down/up-and-back; default), "
+                        "ascending (random root, major triad upwards) or fixed (one major triad per register)")
 
     add_judge_command(subparsers)
 
@@ -43,14 +46,15 @@ def run_synth_data(args: argparse.Namespace) -> int:
     from magnetkit_synth.dataset import write_dataset
 
     manifest = write_dataset(args.out, args.clips, args.seed, args.split, omit_attributes=args.omit_attributes,
-                              augment_captions=args.augment_captions, timing=args.timing)
+                              augment_captions=args.augment_captions, timing=args.timing,
+                              arpeggio=args.arpeggio)
     print(f"{args.clips} {args.split} clips (seed {args.seed}): {manifest}")
     return 0
 
 
 def add_judge_command(subparsers: argparse._SubParsersAction) -> None:
     """Register ``judge-accuracy``."""
-    from magnetkit_synth.dataset import SPLITS, TIMINGS
+    from magnetkit_synth.dataset import ARPEGGIOS, SPLITS, TIMINGS
 
     p = add_command(subparsers, "judge-accuracy", "measure the signal-processing judge against the generator's "
                     "truth: clean clips, after a codec round trip, and adversarial look-alikes", run_judge_accuracy,
@@ -59,6 +63,8 @@ def add_judge_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=list(SPLITS), default="heldout")
     p.add_argument("--seed", type=int, default=1, help="dataset seed (default 1)")
     p.add_argument("--timing", choices=TIMINGS, default="free", help="clip timing (see synth-data; default free)")
+    p.add_argument("--arpeggio", choices=ARPEGGIOS, default="varied",
+                   help="arpeggio pitches (see synth-data; default varied)")
     p.add_argument("--codec", help="registered codec to round-trip the clips through as well, e.g. speccodec")
     p.add_argument("--lookalikes", type=int, default=20, help="adversarial clips per kind (default 20; 0 = skip)")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -81,13 +87,15 @@ def run_judge_accuracy(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).parent.is_dir():
         raise UsageError(f"--json: folder {Path(args.json).parent} does not exist")
     torch.set_num_threads(1)  # small tensors; a second thread only waits on a shared machine
-    results: dict[str, dict] = {"clean": attribute_accuracy(args.clips, args.seed, args.split, timing=args.timing)}
+    clean = attribute_accuracy(args.clips, args.seed, args.split, timing=args.timing, arpeggio=args.arpeggio)
+    results: dict[str, dict] = {"clean": clean}
     if args.codec:
         codec = get_registry().get("codec", args.codec).build({})
         results[f"after {args.codec}"] = attribute_accuracy(args.clips, args.seed, args.split,
                                                             transform=lambda audio: round_trip(codec, audio)[0],
-                                                            timing=args.timing)
-    print(f"judge vs the generator's truth, {args.clips} {args.split} clips (seed {args.seed}, {args.timing} timing):")
+                                                            timing=args.timing, arpeggio=args.arpeggio)
+    print(f"judge vs the generator's truth, {args.clips} {args.split} clips (seed {args.seed}, {args.timing} timing, "
+          f"{args.arpeggio} arpeggios):")
     names = list(next(iter(results.values())))
     print("attribute".ljust(13) + "".join(column.rjust(18) for column in results))
     for name in names:

@@ -43,6 +43,13 @@ DURATIONS = (2.0, 2.5, 3.0, 3.5, 4.0)
 GRID_INTERVAL = {"slow": 0.4, "fast": 0.16}
 GRID_DURATION = 3.0
 TIMINGS = ("free", "grid")
+# Arpeggio pitches (`arpeggio=`): "varied" draws a root in the register, a major or minor third and
+# one of three shapes (up, down, up-and-back); "ascending" keeps the drawn root but always plays the
+# major triad upwards; "fixed" plays one ascending major triad per register (`FIXED_ROOT`), so the
+# caption and the frame alone say which note sounds when. The generator draws the same numbers for
+# every choice, so the other attributes, levels and captions of a clip do not change.
+ARPEGGIOS = ("varied", "ascending", "fixed")
+FIXED_ROOT = {register: (low + high - 7) // 2 for register, (low, high) in REGISTER_MIDI.items()}
 # Harmonics are kept below this so no synthesised partial aliases at 16 kHz.
 BAND_LIMIT_HZ = 7500.0
 
@@ -406,27 +413,37 @@ def _onset_count(interval: float, duration: float, grid: bool) -> int:
     return int(np.floor((duration - 0.05) / interval))
 
 
-def _arpeggio_notes(register: str, interval: float, duration: float,
-                    rng: np.random.Generator, grid: bool = False) -> list[tuple[float, int]]:
-    """Onsets and pitches of a triad arpeggio that stays inside the register's range."""
+def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.random.Generator,
+                    grid: bool = False, arpeggio: str = "varied") -> list[tuple[float, int]]:
+    """Onsets and pitches of a triad arpeggio that stays inside the register's range (see `ARPEGGIOS`)."""
     low, high = REGISTER_MIDI[register]
     third = int(rng.choice([3, 4]))
     root = int(rng.integers(low, high - 7 + 1))
-    chord = [root, root + third, root + 7]
     shape = rng.integers(3)
+    if arpeggio != "varied":
+        third, shape = 4, 0
+        root = FIXED_ROOT[register] if arpeggio == "fixed" else root
+    chord = [root, root + third, root + 7]
     cycle = chord if shape == 0 else chord[::-1] if shape == 1 else chord + [chord[1]]
     return [(i * interval, cycle[i % len(cycle)]) for i in range(_onset_count(interval, duration, grid))]
 
 
+def _check_style(timing: str, arpeggio: str) -> None:
+    if timing not in TIMINGS:
+        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    if arpeggio not in ARPEGGIOS:
+        raise UsageError(f"unknown arpeggio {arpeggio!r}; choose one of {', '.join(ARPEGGIOS)}")
+
+
 def render(attrs: Attributes, duration: float, rng: np.random.Generator,
-           timing: str = "free") -> tuple[np.ndarray, list[Note]]:
+           timing: str = "free", arpeggio: str = "varied") -> tuple[np.ndarray, list[Note]]:
     """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events.
 
     ``timing="grid"`` plays arpeggios and beats at `GRID_INTERVAL` (the interval is still drawn,
     so pitches and levels are those of the free clip) with notes up to the clip's end.
+    ``arpeggio`` chooses the arpeggio's pitches (`ARPEGGIOS`).
     """
-    if timing not in TIMINGS:
-        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    _check_style(timing, arpeggio)
     grid = timing == "grid"
     length = round(duration * SAMPLE_RATE)
     wav = np.zeros(length)
@@ -452,7 +469,7 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator,
         else:
             interval = rng.uniform(*TEMPO_INTERVAL[attrs.tempo])
             interval = GRID_INTERVAL[attrs.tempo] if grid else interval
-            events = _arpeggio_notes(attrs.register, interval, duration, rng, grid)
+            events = _arpeggio_notes(attrs.register, interval, duration, rng, grid, arpeggio)
         # Notes are cut before the next onset (a small gap keeps every onset clean).
         gate = int((interval - 0.03) * SAMPLE_RATE) if attrs.pattern == "arpeggio" else length - int(0.05 * SAMPLE_RATE)
         for onset, pitch in events:
@@ -508,24 +525,27 @@ def clip_caption(seed: int, split: str, index: int) -> tuple[Attributes, str]:
 
 
 def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None,
-              timing: str = "free") -> Clip:
+              timing: str = "free", arpeggio: str = "varied") -> Clip:
     """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly).
 
     ``timing="grid"``: the same attributes, caption and pitches, at `GRID_INTERVAL`, `GRID_DURATION` long.
+    ``arpeggio``: the arpeggio's pitches (`ARPEGGIOS`; the same caption, timing and levels).
     """
     attrs, duration, caption, rng = _draw(seed, split, index, attrs, timing)
-    audio, notes = render(attrs, duration, rng, timing)
+    audio, notes = render(attrs, duration, rng, timing, arpeggio)
     return Clip(index, audio, caption, attrs, tuple(notes))
 
 
-def iter_clips(n_clips: int, seed: int = 0, split: str = "train", timing: str = "free") -> Iterator[Clip]:
+def iter_clips(n_clips: int, seed: int = 0, split: str = "train", timing: str = "free",
+               arpeggio: str = "varied") -> Iterator[Clip]:
     """Clips 0..n_clips-1 of a split."""
     for i in range(n_clips):
-        yield make_clip(seed, split, i, timing=timing)
+        yield make_clip(seed, split, i, timing=timing, arpeggio=arpeggio)
 
 
 def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train",
-                  omit_attributes: float = 0.0, augment_captions: float = 0.0, timing: str = "free") -> Path:
+                  omit_attributes: float = 0.0, augment_captions: float = 0.0, timing: str = "free",
+                  arpeggio: str = "varied") -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
 
     The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
@@ -544,17 +564,17 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
             0.15; its own generator, so the audio is the same for any value). 0 keeps the base captions.
         timing: "free" (intervals drawn from `TEMPO_INTERVAL`, durations from `DURATIONS`) or
             "grid" (`GRID_INTERVAL`, every clip `GRID_DURATION` long, notes to the end; see `render`).
+        arpeggio: the arpeggios' pitches, "varied", "ascending" or "fixed" (`ARPEGGIOS`).
 
     Returns:
         The manifest's path.
 
     Raises:
-        UsageError: unknown split or timing, or a non-positive clip count.
+        UsageError: unknown split, timing or arpeggio, or a non-positive clip count.
     """
     import soundfile as sf
 
-    if timing not in TIMINGS:
-        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+    _check_style(timing, arpeggio)
 
     if n_clips <= 0:
         raise UsageError(f"n_clips must be positive, got {n_clips}")
@@ -566,7 +586,7 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
     with manifest.open("w") as f:
-        for clip in iter_clips(n_clips, seed, split, timing):
+        for clip in iter_clips(n_clips, seed, split, timing, arpeggio):
             rel = f"audio/{split}_{clip.index:06d}.wav"
             sf.write(folder / rel, clip.audio, SAMPLE_RATE, subtype="PCM_16")
             caption = clip.caption

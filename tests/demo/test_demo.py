@@ -241,6 +241,13 @@ def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path
         synthesise(tmp_path, small, lines.append)
     synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
     assert lines[-1] == f"valid: reusing 1 clips in {valid}"
+    with pytest.raises(UsageError, match="arpeggio 'varied' -> 'fixed'"):
+        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, arpeggio="fixed"), lines.append)
+    # settings recorded before the arpeggio could be chosen are those of varied arpeggios
+    settings = tmp_path / "data" / DATA_SETTINGS
+    settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "arpeggio"}))
+    synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
+    assert lines[-1] == f"valid: reusing 1 clips in {valid}"
 
 
 @pytest.mark.slow

@@ -13,10 +13,12 @@ from magnetkit.errors import UsageError
 from magnetkit_synth import analysis
 from magnetkit_synth.lookalikes import LOOKALIKES, drone_with_clicks, legacy_pattern
 from magnetkit_synth.dataset import (
+    FIXED_ROOT,
     GRID_DURATION,
     GRID_INTERVAL,
     HELDOUT,
     PATTERNS,
+    REGISTER_MIDI,
     REGISTERS,
     SAMPLE_RATE,
     TEMPOS,
@@ -84,6 +86,29 @@ def test_grid_timing_keeps_captions_and_pitches_on_fixed_onsets_to_the_end(tmp_p
         make_clip(0, "train", 0, timing="swing")
     with pytest.raises(UsageError, match="unknown timing"):
         write_dataset(tmp_path / "bad", 1, timing="swing")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_arpeggio_choice_changes_only_the_arpeggios_pitches(tmp_path):
+    for i, attrs in enumerate(attribute_grid()):
+        varied = make_clip(4, "train", i, attrs, timing="grid")
+        for choice in ("ascending", "fixed"):
+            clip = make_clip(4, "train", i, attrs, timing="grid", arpeggio=choice)
+            assert clip.caption == varied.caption
+            assert [n.onset for n in clip.notes] == [n.onset for n in varied.notes]
+            if attrs.pattern != "arpeggio":
+                assert np.array_equal(clip.audio, varied.audio)
+                continue
+            pitches = [n.pitch for n in clip.notes]
+            root = FIXED_ROOT[attrs.register] if choice == "fixed" else min(n.pitch for n in varied.notes)
+            assert pitches == [root + (0, 4, 7)[k % 3] for k in range(len(pitches))]  # the major triad, upwards
+            low, high = REGISTER_MIDI[attrs.register]
+            assert low <= min(pitches) and max(pitches) <= high
+            assert analysis.analyse(clip.audio).attributes == attrs
+    with pytest.raises(UsageError, match="unknown arpeggio"):
+        make_clip(0, "train", 0, arpeggio="random")
+    with pytest.raises(UsageError, match="unknown arpeggio"):
+        write_dataset(tmp_path / "bad", 1, arpeggio="random")
     assert not (tmp_path / "bad").exists()
 
 
@@ -318,8 +343,8 @@ def test_judge_accuracy_command(capsys):
     assert "clean" in out and "drone with clicks" in out and "full length" in out
     assert main(["judge-accuracy", "--clips", "0"]) == 2
     assert "error:" in capsys.readouterr().err
-    assert main(["judge-accuracy", "--clips", "2", "--lookalikes", "0", "--timing", "grid"]) == 0
-    assert "grid timing" in capsys.readouterr().out
+    assert main(["judge-accuracy", "--clips", "2", "--lookalikes", "0", "--timing", "grid", "--arpeggio", "fixed"]) == 0
+    assert "grid timing, fixed arpeggios" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------- captions: paraphrases
