@@ -7,8 +7,8 @@ the probability that the last visible token is held 5 frames later, and the argm
 ([token]x[frames]) after the visible frames. N = 0 is the first decoding step of generation; for
 it the spread of the logits over frames is printed too (0 means every frame predicts the same).
 
-Run: python docs/start-probe.py [MODEL ...] [--caption TEXT]   ("default" = the embedded model; a few
-CPU-seconds each)
+Run: python docs/start-probe.py [MODEL ...] [--caption TEXT] [--arpeggio fixed]   ("default" = the
+embedded model; a few CPU-seconds each; --arpeggio: the pitches of the clip, as `demo-train --arpeggio`)
 """
 
 import argparse
@@ -17,7 +17,7 @@ from itertools import groupby
 import torch
 
 from magnetkit import load
-from magnetkit_synth.dataset import Attributes, make_clip
+from magnetkit_synth.dataset import ARPEGGIOS, Attributes, make_clip
 
 VISIBLE, SCALES, FRAMES = (0, 20, 25, 45), (1, 3, 10), 150
 
@@ -27,10 +27,10 @@ def runs(codes: list[int]) -> str:
     return " ".join(f"{token}x{len(list(run))}" for token, run in groupby(codes))
 
 
-def probe(source: str | None, caption: str | None = None) -> None:
+def probe(source: str | None, caption: str | None = None, arpeggio: str = "varied") -> None:
     pipeline = load(source)
     model = pipeline.model
-    clip = make_clip(0, "train", 3, Attributes("sine", "high", "slow", "arpeggio"), timing="grid")
+    clip = make_clip(0, "train", 3, Attributes("sine", "high", "slow", "arpeggio"), timing="grid", arpeggio=arpeggio)
     codes = pipeline.codec.encode(torch.from_numpy(clip.audio)[None, None])[..., :FRAMES]
     caption = caption or clip.caption
     condition = pipeline.conditioner([caption, None]).embeddings  # the caption, then the null condition
@@ -58,7 +58,9 @@ if __name__ == "__main__":
     parser.add_argument("models", nargs="*", default=["default"])
     parser.add_argument("--caption", help="prompt with this text instead of the clip's own caption (e.g. one "
                                           "that asks for a sustained note: does the pattern word change anything?)")
+    parser.add_argument("--arpeggio", choices=ARPEGGIOS, default="varied",
+                        help="the real clip's arpeggio pitches (default varied)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.models:
-        probe(None if name == "default" else name, args.caption)
+        probe(None if name == "default" else name, args.caption, args.arpeggio)
