@@ -10,7 +10,7 @@ from magnetkit import UsageError, add_command
 
 EXAMPLES = {
     "demo-captions": "magnetkit demo-captions runs/demo/data/train runs/demo/caption-t5",
-    "demo-train": "magnetkit demo-train runs/demo --install          (everything from scratch, ~55 min on 2 cores)\n"
+    "demo-train": "magnetkit demo-train runs/demo --install          (everything from scratch, ~55-75 min on 2 cores)\n"
                   "  magnetkit demo-train runs/demo train.steps=500       (a shorter run, not installed)",
     "evaluate-adherence": "magnetkit evaluate-adherence                       (the embedded model, held-out prompts)\n"
                           "  magnetkit evaluate-adherence runs/demo/train/model --prompts 140 --json adherence.json\n"

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DemoData:
-    """How much synthetic data the demo model trains on."""
+    """Which synthetic data the demo model trains on: how many clips, their captions, timing and pitches."""
 
     train_clips: int = 4000
     valid_clips: int = 200
     seed: int = 0
     omit_attributes: float = 0.0  # training captions leave out each of waveform/register/tempo with this probability
     augment_captions: float = 0.0  # share of training captions drawn from the wide vocabulary (augmented_caption)
-    timing: str = "free"  # magnetkit_synth's clip timing: "free" or "grid" (one interval per tempo word)
-    arpeggio: str = "varied"  # magnetkit_synth's arpeggio pitches: "varied", "ascending" or "fixed"
+    # magnetkit_synth's clip timing: "grid" (one interval per tempo word, notes to the end) or "free"
+    timing: str = "grid"
+    # magnetkit_synth's arpeggio pitches: "fixed" (one major triad per register), "ascending" or "varied";
+    # with varied pitches the model holds one note (plugins/magnetkit_demo/README.md, "What was tried")
+    arpeggio: str = "fixed"

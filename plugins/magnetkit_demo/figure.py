@@ -14,6 +14,8 @@ from magnetkit import UsageError
 from magnetkit_synth.analysis import analyse
 from magnetkit_synth.dataset import SAMPLE_RATE, Attributes, make_clip, parse_caption
 
+from magnetkit_demo.config import DemoData
+
 # Two held-out combinations (the issue's first example among them), three seen in training.
 PROMPTS = (
     "a slow low sine wave arpeggio",
@@ -40,8 +42,11 @@ def _reading(wav: np.ndarray, sample_rate: int) -> str:
     return f"judged: {words}" + ("" if result.full_length else f" (silent {result.longest_silence:.1f} s)")
 
 
-def spectrogram_figure(pipeline, out: str | Path, prompts: tuple[str, ...] = PROMPTS, seed: int = 0) -> Path:
+def spectrogram_figure(pipeline, out: str | Path, prompts: tuple[str, ...] = PROMPTS, seed: int = 0,
+                       timing: str = DemoData.timing, arpeggio: str = DemoData.arpeggio) -> Path:
     """Generate one clip per prompt and write a PNG: model (left) and a real clip of the same attributes (right).
+
+    The real clips are rendered with ``timing`` and ``arpeggio`` (by default as the default model's training data).
 
     Raises:
         UsageError: matplotlib is missing, or ``out`` is not a writable .png path.
@@ -62,7 +67,8 @@ def spectrogram_figure(pipeline, out: str | Path, prompts: tuple[str, ...] = PRO
     for row, prompt in enumerate(prompts):
         named = parse_caption(prompt)
         real = make_clip(seed, "train", row, attrs=Attributes(named["waveform"], named["register"], named["tempo"],
-                                                               named["pattern"])).audio[: 3 * SAMPLE_RATE]
+                                                               named["pattern"]),
+                         timing=timing, arpeggio=arpeggio).audio[: 3 * SAMPLE_RATE]
         for col, (wav, rate, label) in enumerate(((audio[row], result.sample_rate, "model"),
                                                   (real, SAMPLE_RATE, "real clip"))):
             spec = log_spectrogram(wav)

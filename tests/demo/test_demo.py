@@ -111,9 +111,9 @@ def test_generate_threads_option(tmp_path, monkeypatch, capsys):
 
 def test_the_model_follows_the_prompt(pipeline):
     # One fixed prompt per kind of sound, each naming a different register and tempo, 4 clips each.
-    # Bounds sit at what the shipped model does (README, "How well it follows prompts"): the sound and
-    # the register follow the prompt; arpeggio prompts come out as one held pitch, so the pattern is
-    # right only for the sustained prompt, and no clip falls silent.
+    # Bounds sit below what the shipped model does (README, "How well it follows prompts": every
+    # arpeggio and sustained clip here right, the beats not), so that a drone passed off as an
+    # arpeggio, or arpeggios at the wrong tempo, fail.
     texts = [PROMPT, "a slow low sine wave arpeggio", "a fast mid-range noise drums beat",
              "a high sawtooth sustained note"]
     wanted = [Attributes("square", "high", "fast", "arpeggio"), Attributes("sine", "low", "slow", "arpeggio"),
@@ -122,9 +122,11 @@ def test_the_model_follows_the_prompt(pipeline):
     judged = [analyse(clip.numpy(), result.sample_rate) for clip in result.audio]
     scores = accuracy([j.attributes for j in judged], wanted * 4, [j.full_length for j in judged])
     assert scores["waveform"] >= 0.75 and scores["tonal"] >= 0.75, scores
-    assert scores["register"] >= 0.6 and scores["full length"] >= 0.75, scores
+    assert scores["register"] >= 0.75 and scores["full length"] >= 0.75, scores
+    arpeggios = [(j.attributes.pattern, j.attributes.tempo) for i, j in enumerate(judged) if i % 4 in (0, 1)]
+    assert sum(got == (w.pattern, w.tempo) for got, w in zip(arpeggios, [wanted[0], wanted[1]] * 4)) >= 6, arpeggios
     assert [j.attributes.pattern for j in judged[3::4]] == ["sustained"] * 4
-    assert scores["all four"] > chance(wanted)["all four"] * 4, scores
+    assert scores["all four"] >= 0.5, scores
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -228,25 +230,26 @@ def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
 
 def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path):
     lines = []
-    small = DemoData(train_clips=2, valid_clips=1, timing="grid")
+    small = DemoData(train_clips=2, valid_clips=1)  # the defaults: grid timing, fixed arpeggios
+    older = DemoData(train_clips=2, valid_clips=1, timing="free", arpeggio="varied")  # before 2026-12-03
     train, valid = synthesise(tmp_path, small, lines.append)
     assert [json.loads(line)["duration"] for line in (train / "manifest.jsonl").read_text().splitlines()] == [3.0, 3.0]
     synthesise(tmp_path, small, lines.append)
     assert lines[-2:] == [f"train: reusing 2 clips in {train}", f"valid: reusing 1 clips in {valid}"]
-    with pytest.raises(UsageError, match="timing 'grid' -> 'free'"):
-        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
-    # folders written before the settings were recorded can only hold free-timing clips
+    with pytest.raises(UsageError, match="timing 'grid' -> 'free', arpeggio 'fixed' -> 'varied'"):
+        synthesise(tmp_path, older, lines.append)
+    # folders written before the settings were recorded can only hold free-timing, varied clips
     (tmp_path / "data" / DATA_SETTINGS).unlink()
     with pytest.raises(UsageError, match="other settings"):
         synthesise(tmp_path, small, lines.append)
-    synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
+    synthesise(tmp_path, older, lines.append)
     assert lines[-1] == f"valid: reusing 1 clips in {valid}"
     with pytest.raises(UsageError, match="arpeggio 'varied' -> 'fixed'"):
-        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, arpeggio="fixed"), lines.append)
+        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, timing="free"), lines.append)
     # settings recorded before the arpeggio could be chosen are those of varied arpeggios
     settings = tmp_path / "data" / DATA_SETTINGS
     settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "arpeggio"}))
-    synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1), lines.append)
+    synthesise(tmp_path, older, lines.append)
     assert lines[-1] == f"valid: reusing 1 clips in {valid}"
 
 
