@@ -429,6 +429,7 @@ def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.ran
 
 
 def _check_style(timing: str, arpeggio: str) -> None:
+    """One clear error for an unknown timing or arpeggio choice."""
     if timing not in TIMINGS:
         raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
     if arpeggio not in ARPEGGIOS:
