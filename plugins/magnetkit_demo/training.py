@@ -39,6 +39,8 @@ def _manifest_lines(folder: Path) -> int:
 
 
 DATA_SETTINGS = "settings.json"  # out/data/settings.json: the DemoData the clips were written with
+# What clips were written with before a setting could be chosen (and so before it was recorded).
+UNRECORDED = {"timing": "free", "arpeggio": "varied"}
 
 
 def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tuple[Path, Path]:
@@ -53,10 +55,9 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
     settings = out / "data" / DATA_SETTINGS
     recorded = json.loads(settings.read_text()) if settings.is_file() else None
     if recorded is None and any(_manifest_lines(out / "data" / split) for split in ("train", "valid")):
-        # written before the settings were recorded: only the defaults' timing could have made them
-        recorded = {**asdict(data), "timing": "free"}
-    if recorded is not None:
-        recorded.setdefault("arpeggio", "varied")  # recorded before there was a choice
+        recorded = {**asdict(data), **UNRECORDED}  # written before any setting was recorded
+    elif recorded is not None:
+        recorded = {**UNRECORDED, **recorded}  # settings added since it was written had their old value
     if recorded is not None and recorded != asdict(data):
         changed = ", ".join(f"{key} {recorded.get(key)!r} -> {value!r}" for key, value in asdict(data).items()
                             if recorded.get(key) != value)

@@ -253,6 +253,14 @@ def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path
     assert lines[-1] == f"valid: reusing 1 clips in {valid}"
 
 
+def test_unrecorded_demo_data_counts_as_varied_arpeggios(tmp_path):
+    older = DemoData(train_clips=2, valid_clips=1, timing="free", arpeggio="varied")
+    synthesise(tmp_path, older, lambda line: None)
+    (tmp_path / "data" / DATA_SETTINGS).unlink()  # as folders written before settings were recorded
+    with pytest.raises(UsageError, match="arpeggio 'varied' -> 'fixed'"):
+        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, timing="free", arpeggio="fixed"), lambda line: None)
+
+
 @pytest.mark.slow
 def test_demo_train_from_scratch_installs_a_loadable_default_model(tmp_path):
     tiny = ["model.dim=32", "model.num_heads=2", "model.num_layers=1", "model.segment_duration=2",
