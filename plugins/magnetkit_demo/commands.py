@@ -57,6 +57,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="arpeggio pitches of magnetkit_synth: varied (random root, third and shape), ascending "
                         "(random root, major triad upwards) or fixed (one major triad per register); "
                         f"default {defaults.arpeggio}")
+    p.add_argument("--kit", choices=("varied", "fixed"), default=defaults.kit,
+                   help="drum sounds of magnetkit_synth: varied (every hit's noise, decay and level drawn) or "
+                        f"fixed (one hit per voice and register, one bar); default {defaults.kit}")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--install", action="store_true",
                    help="copy the trained model, caption encoder and codec into the demo plugin's assets")
@@ -115,7 +118,7 @@ def run_demo_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--augment-captions must be in [0, 1], got {args.augment_captions}")
     data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed,
                     omit_attributes=args.omit_attributes, augment_captions=args.augment_captions,
-                    timing=args.timing, arpeggio=args.arpeggio)
+                    timing=args.timing, arpeggio=args.arpeggio, kit=args.kit)
     result = train_demo(args.out, data, args.overrides, progress=print)
     print(f"training steps took {result.train_seconds / 60:.1f} min (the run's log): {result.model}")
     if args.install:

@@ -19,3 +19,5 @@ class DemoData:
     # magnetkit_synth's arpeggio pitches: "fixed" (one major triad per register), "ascending" or "varied";
     # with varied pitches the model holds one note (plugins/magnetkit_demo/README.md, "What was tried")
     arpeggio: str = "fixed"
+    # magnetkit_synth's drum sounds: "varied" (every hit drawn) or "fixed" (one hit per voice and register)
+    kit: str = "varied"

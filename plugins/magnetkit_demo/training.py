@@ -40,7 +40,7 @@ def _manifest_lines(folder: Path) -> int:
 
 DATA_SETTINGS = "settings.json"  # out/data/settings.json: the DemoData the clips were written with
 # What clips were written with before a setting could be chosen (and so before it was recorded).
-UNRECORDED = {"timing": "free", "arpeggio": "varied"}
+UNRECORDED = {"timing": "free", "arpeggio": "varied", "kit": "varied"}
 
 
 def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tuple[Path, Path]:
@@ -78,7 +78,7 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
         else:
             started = time.perf_counter()
             write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment,
-                          timing=data.timing, arpeggio=data.arpeggio)
+                          timing=data.timing, arpeggio=data.arpeggio, kit=data.kit)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

@@ -447,11 +447,11 @@ def analyse(wav: np.ndarray, sr: int = SAMPLE_RATE) -> Analysis:
 
 def attribute_accuracy(n_clips: int = 200, seed: int = 1234, split: str = "train",
                        transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                       timing: str = "free", arpeggio: str = "varied") -> dict[str, float]:
+                       timing: str = "free", arpeggio: str = "varied", kit: str = "varied") -> dict[str, float]:
     """Share of dataset clips whose judged attribute equals the true one, per attribute, all four, and full length.
 
     Args:
-        n_clips, seed, split, timing, arpeggio: which clips of the dataset (`magnetkit_synth.dataset.iter_clips`).
+        n_clips, seed, split, timing, arpeggio, kit: which clips of the dataset (`magnetkit_synth.dataset.iter_clips`).
         transform: applied to each clip's audio before judging (e.g. a codec round trip).
     """
     from magnetkit_synth.dataset import iter_clips
@@ -459,7 +459,7 @@ def attribute_accuracy(n_clips: int = 200, seed: int = 1234, split: str = "train
     names = ("waveform", "register", "tempo", "pattern")
     hits = {name: 0 for name in names}
     exact = full = 0
-    for clip in iter_clips(n_clips, seed, split, timing, arpeggio):
+    for clip in iter_clips(n_clips, seed, split, timing, arpeggio, kit):
         result = analyse(transform(clip.audio) if transform else clip.audio)
         got = result.attributes
         for name in names:

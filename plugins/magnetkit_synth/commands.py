@@ -16,7 +16,7 @@ EXAMPLES = {
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``synth-data`` and ``judge-accuracy``."""
-    from magnetkit_synth.dataset import ARPEGGIOS, SPLITS, TIMINGS
+    from magnetkit_synth.dataset import ARPEGGIOS, KITS, SPLITS, TIMINGS
 
     p = add_command(subparsers, "synth-data", "write procedural captioned clips (WAV + manifest.jsonl)", run_synth_data,
                     EXAMPLES["synth-data"])
@@ -37,6 +37,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arpeggio", choices=ARPEGGIOS, default="varied",
                    help="arpeggio pitches: varied (random root, major or minor, up/down/up-and-back; default), "
                         "ascending (random root, major triad upwards) or fixed (one major triad per register)")
+    p.add_argument("--kit", choices=KITS, default="varied",
+                   help="drum sounds: varied (every hit's noise, decay and level drawn, one of two bars; default) "
+                        "or fixed (one hit per voice and register, one bar)")
 
     add_judge_command(subparsers)
 
@@ -47,14 +50,14 @@ def run_synth_data(args: argparse.Namespace) -> int:
 
     manifest = write_dataset(args.out, args.clips, args.seed, args.split, omit_attributes=args.omit_attributes,
                               augment_captions=args.augment_captions, timing=args.timing,
-                              arpeggio=args.arpeggio)
+                              arpeggio=args.arpeggio, kit=args.kit)
     print(f"{args.clips} {args.split} clips (seed {args.seed}): {manifest}")
     return 0
 
 
 def add_judge_command(subparsers: argparse._SubParsersAction) -> None:
     """Register ``judge-accuracy``."""
-    from magnetkit_synth.dataset import ARPEGGIOS, SPLITS, TIMINGS
+    from magnetkit_synth.dataset import ARPEGGIOS, KITS, SPLITS, TIMINGS
 
     p = add_command(subparsers, "judge-accuracy", "measure the signal-processing judge against the generator's "
                     "truth: clean clips, after a codec round trip, and adversarial look-alikes", run_judge_accuracy,
@@ -65,6 +68,7 @@ def add_judge_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timing", choices=TIMINGS, default="free", help="clip timing (see synth-data; default free)")
     p.add_argument("--arpeggio", choices=ARPEGGIOS, default="varied",
                    help="arpeggio pitches (see synth-data; default varied)")
+    p.add_argument("--kit", choices=KITS, default="varied", help="drum sounds (see synth-data; default varied)")
     p.add_argument("--codec", help="registered codec to round-trip the clips through as well, e.g. speccodec")
     p.add_argument("--lookalikes", type=int, default=20, help="adversarial clips per kind (default 20; 0 = skip)")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -87,15 +91,16 @@ def run_judge_accuracy(args: argparse.Namespace) -> int:
     if args.json and not Path(args.json).parent.is_dir():
         raise UsageError(f"--json: folder {Path(args.json).parent} does not exist")
     torch.set_num_threads(1)  # small tensors; a second thread only waits on a shared machine
-    clean = attribute_accuracy(args.clips, args.seed, args.split, timing=args.timing, arpeggio=args.arpeggio)
+    style = {"timing": args.timing, "arpeggio": args.arpeggio, "kit": args.kit}
+    clean = attribute_accuracy(args.clips, args.seed, args.split, **style)
     results: dict[str, dict] = {"clean": clean}
     if args.codec:
         codec = get_registry().get("codec", args.codec).build({})
         results[f"after {args.codec}"] = attribute_accuracy(args.clips, args.seed, args.split,
                                                             transform=lambda audio: round_trip(codec, audio)[0],
-                                                            timing=args.timing, arpeggio=args.arpeggio)
+                                                            **style)
     print(f"judge vs the generator's truth, {args.clips} {args.split} clips (seed {args.seed}, {args.timing} timing, "
-          f"{args.arpeggio} arpeggios):")
+          f"{args.arpeggio} arpeggios, {args.kit} kit):")
     names = list(next(iter(results.values())))
     print("attribute".ljust(13) + "".join(column.rjust(18) for column in results))
     for name in names:

@@ -11,6 +11,7 @@ Determinism: clip ``i`` of ``(seed, split)`` is rendered from its own generator 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -50,6 +51,11 @@ TIMINGS = ("free", "grid")
 # every choice, so the other attributes, levels and captions of a clip do not change.
 ARPEGGIOS = ("varied", "ascending", "fixed")
 FIXED_ROOT = {register: (low + high - 7) // 2 for register, (low, high) in REGISTER_MIDI.items()}
+# Drum sounds (`kit=`): "varied" draws every hit's noise, decay, kick pitch and level, and one of two
+# bars; "fixed" plays one recorded hit per voice and register at one level in one bar, so a beat's
+# caption and the frame alone say what sounds when (what "fixed" arpeggios do for notes). The
+# generator draws the same numbers either way.
+KITS = ("varied", "fixed")
 # Harmonics are kept below this so no synthesised partial aliases at 16 kHz.
 BAND_LIMIT_HZ = 7500.0
 
@@ -428,23 +434,34 @@ def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.ran
     return [(i * interval, cycle[i % len(cycle)]) for i in range(_onset_count(interval, duration, grid))]
 
 
-def _check_style(timing: str, arpeggio: str) -> None:
-    """One clear error for an unknown timing or arpeggio choice."""
-    if timing not in TIMINGS:
-        raise UsageError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
-    if arpeggio not in ARPEGGIOS:
-        raise UsageError(f"unknown arpeggio {arpeggio!r}; choose one of {', '.join(ARPEGGIOS)}")
+def _check_style(timing: str, arpeggio: str, kit: str = "varied") -> None:
+    """One clear error for an unknown timing, arpeggio or kit choice."""
+    for name, value, choices in (("timing", timing, TIMINGS), ("arpeggio", arpeggio, ARPEGGIOS), ("kit", kit, KITS)):
+        if value not in choices:
+            raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+HIT_SECONDS = 0.4  # the longest a drum hit rings
+
+
+@functools.cache
+def _fixed_hit(voice: str, register: str) -> np.ndarray:
+    """The one hit a fixed kit plays for a voice in a register (its own generator, so always the same)."""
+    rng = np.random.default_rng([REGISTERS.index(register), ("kick", "snare", "hat").index(voice), 7])
+    hit = _drum_hit(voice, register, int(HIT_SECONDS * SAMPLE_RATE), rng)
+    hit.flags.writeable = False
+    return hit
 
 
 def render(attrs: Attributes, duration: float, rng: np.random.Generator,
-           timing: str = "free", arpeggio: str = "varied") -> tuple[np.ndarray, list[Note]]:
+           timing: str = "free", arpeggio: str = "varied", kit: str = "varied") -> tuple[np.ndarray, list[Note]]:
     """Synthesise one clip: float32 mono audio at `SAMPLE_RATE` and its note events.
 
     ``timing="grid"`` plays arpeggios and beats at `GRID_INTERVAL` (the interval is still drawn,
     so pitches and levels are those of the free clip) with notes up to the clip's end.
-    ``arpeggio`` chooses the arpeggio's pitches (`ARPEGGIOS`).
+    ``arpeggio`` chooses the arpeggio's pitches (`ARPEGGIOS`), ``kit`` the drum sounds (`KITS`).
     """
-    _check_style(timing, arpeggio)
+    _check_style(timing, arpeggio, kit)
     grid = timing == "grid"
     length = round(duration * SAMPLE_RATE)
     wav = np.zeros(length)
@@ -454,13 +471,16 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator,
         interval = GRID_INTERVAL[attrs.tempo] if grid else interval
         # 8th-note grid, a hit on every step: kick on 1, snare on the back beat, hats between.
         bar = ["kick", "hat", "snare", "hat", "kick", "hat", "snare", "hat"]
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and kit == "varied":
             bar[5] = "kick"
         for i in range(_onset_count(interval, duration, grid)):
             start = round(i * interval * SAMPLE_RATE)
             voice = bar[i % len(bar)]
-            hit = _drum_hit(voice, attrs.register, min(length - start, int(0.4 * SAMPLE_RATE)), rng)
-            wav[start:start + len(hit)] += hit * rng.uniform(0.8, 1.0)
+            hit = _drum_hit(voice, attrs.register, min(length - start, int(HIT_SECONDS * SAMPLE_RATE)), rng)
+            level = rng.uniform(0.8, 1.0)
+            if kit == "fixed":
+                hit, level = _fixed_hit(voice, attrs.register)[:len(hit)], 0.9
+            wav[start:start + len(hit)] += hit * level
             notes.append(Note(start / SAMPLE_RATE, None, voice))
     else:
         if attrs.pattern == "sustained":
@@ -526,27 +546,28 @@ def clip_caption(seed: int, split: str, index: int) -> tuple[Attributes, str]:
 
 
 def make_clip(seed: int, split: str, index: int, attrs: Attributes | None = None,
-              timing: str = "free", arpeggio: str = "varied") -> Clip:
+              timing: str = "free", arpeggio: str = "varied", kit: str = "varied") -> Clip:
     """Render clip ``index`` of a split; ``attrs`` forces a combination (default: drawn uniformly).
 
     ``timing="grid"``: the same attributes, caption and pitches, at `GRID_INTERVAL`, `GRID_DURATION` long.
-    ``arpeggio``: the arpeggio's pitches (`ARPEGGIOS`; the same caption, timing and levels).
+    ``arpeggio``, ``kit``: the arpeggio's pitches (`ARPEGGIOS`) and the drum sounds (`KITS`); the
+    same caption and timing.
     """
     attrs, duration, caption, rng = _draw(seed, split, index, attrs, timing)
-    audio, notes = render(attrs, duration, rng, timing, arpeggio)
+    audio, notes = render(attrs, duration, rng, timing, arpeggio, kit)
     return Clip(index, audio, caption, attrs, tuple(notes))
 
 
 def iter_clips(n_clips: int, seed: int = 0, split: str = "train", timing: str = "free",
-               arpeggio: str = "varied") -> Iterator[Clip]:
+               arpeggio: str = "varied", kit: str = "varied") -> Iterator[Clip]:
     """Clips 0..n_clips-1 of a split."""
     for i in range(n_clips):
-        yield make_clip(seed, split, i, timing=timing, arpeggio=arpeggio)
+        yield make_clip(seed, split, i, timing=timing, arpeggio=arpeggio, kit=kit)
 
 
 def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = "train",
                   omit_attributes: float = 0.0, augment_captions: float = 0.0, timing: str = "free",
-                  arpeggio: str = "varied") -> Path:
+                  arpeggio: str = "varied", kit: str = "varied") -> Path:
     """Write ``n_clips`` WAV files and ``manifest.jsonl`` (paths relative to it) into ``folder``.
 
     The manifest is the one `magnetkit.train.manifest.read_items` reads; each record also keeps
@@ -566,16 +587,17 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
         timing: "free" (intervals drawn from `TEMPO_INTERVAL`, durations from `DURATIONS`) or
             "grid" (`GRID_INTERVAL`, every clip `GRID_DURATION` long, notes to the end; see `render`).
         arpeggio: the arpeggios' pitches, "varied", "ascending" or "fixed" (`ARPEGGIOS`).
+        kit: the drum sounds, "varied" or "fixed" (`KITS`).
 
     Returns:
         The manifest's path.
 
     Raises:
-        UsageError: unknown split, timing or arpeggio, or a non-positive clip count.
+        UsageError: unknown split, timing, arpeggio or kit, or a non-positive clip count.
     """
     import soundfile as sf
 
-    _check_style(timing, arpeggio)
+    _check_style(timing, arpeggio, kit)
 
     if n_clips <= 0:
         raise UsageError(f"n_clips must be positive, got {n_clips}")
@@ -587,7 +609,7 @@ def write_dataset(folder: str | Path, n_clips: int, seed: int = 0, split: str = 
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
     with manifest.open("w") as f:
-        for clip in iter_clips(n_clips, seed, split, timing, arpeggio):
+        for clip in iter_clips(n_clips, seed, split, timing, arpeggio, kit):
             rel = f"audio/{split}_{clip.index:06d}.wav"
             sf.write(folder / rel, clip.audio, SAMPLE_RATE, subtype="PCM_16")
             caption = clip.caption

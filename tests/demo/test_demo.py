@@ -261,6 +261,16 @@ def test_unrecorded_demo_data_counts_as_varied_arpeggios(tmp_path):
         synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, timing="free", arpeggio="fixed"), lambda line: None)
 
 
+def test_demo_data_recorded_before_the_kit_choice_holds_the_varied_kit(tmp_path):
+    small = DemoData(train_clips=2, valid_clips=1)
+    synthesise(tmp_path, small, lambda line: None)
+    settings = tmp_path / "data" / DATA_SETTINGS
+    settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "kit"}))
+    with pytest.raises(UsageError, match="kit 'varied' -> 'fixed'"):
+        synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, kit="fixed"), lambda line: None)
+    synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, kit="varied"), lambda line: None)
+
+
 @pytest.mark.slow
 def test_demo_train_from_scratch_installs_a_loadable_default_model(tmp_path):
     tiny = ["model.dim=32", "model.num_heads=2", "model.num_layers=1", "model.segment_duration=2",

@@ -112,6 +112,31 @@ def test_arpeggio_choice_changes_only_the_arpeggios_pitches(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_fixed_kit_plays_one_hit_per_voice_and_changes_only_the_drums(tmp_path):
+    def scaled(clip):
+        return clip.audio / np.abs(clip.audio).max()
+
+    for i, attrs in enumerate(attribute_grid()):
+        varied = make_clip(4, "train", i, attrs, timing="grid", arpeggio="fixed")
+        clip = make_clip(4, "train", i, attrs, timing="grid", arpeggio="fixed", kit="fixed")
+        assert clip.caption == varied.caption
+        assert [n.onset for n in clip.notes] == [n.onset for n in varied.notes]
+        if attrs.pattern != "beat":
+            assert np.array_equal(clip.audio, varied.audio)
+            continue
+        assert [n.voice for n in clip.notes][:8] == ["kick", "hat", "snare", "hat"] * 2  # one bar, always
+        assert analysis.analyse(clip.audio).attributes == attrs
+        # another clip of the same caption is the same sound up to its level; with the varied kit it is not
+        other = make_clip(4, "train", i + 100, attrs, timing="grid", arpeggio="fixed", kit="fixed")
+        assert np.allclose(scaled(other), scaled(clip), atol=1e-4)
+        assert not np.allclose(scaled(make_clip(4, "train", i + 100, attrs, timing="grid")), scaled(varied), atol=0.05)
+    with pytest.raises(UsageError, match="unknown kit"):
+        make_clip(0, "train", 0, kit="acoustic")
+    with pytest.raises(UsageError, match="unknown kit"):
+        write_dataset(tmp_path / "bad", 1, kit="acoustic")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_unknown_split_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown split"):
         make_clip(0, "test", 0)
