@@ -24,6 +24,7 @@ import math
 import torch
 
 from magnetkit.interfaces import Codec
+from magnetkit.testing.checks import expect
 
 __all__ = [
     "CodecContract",
@@ -64,14 +65,14 @@ def _samples_per_frame(codec: Codec) -> float:
 # ------------------------------------------------------------------------------ checks
 def check_attributes(codec: Codec) -> None:
     """The five contract attributes exist with sensible types and values."""
-    assert isinstance(codec, Codec), f"{type(codec).__name__} lacks part of the Codec protocol"
+    expect(isinstance(codec, Codec), f"{type(codec).__name__} lacks part of the Codec protocol")
     for name in ("sample_rate", "channels", "num_codebooks", "cardinality"):
         value = getattr(codec, name)
-        assert isinstance(value, int) and not isinstance(value, bool), f"{name} must be an int, got {value!r}"
-    assert isinstance(codec.frame_rate, (int, float)) and codec.frame_rate > 0, f"frame_rate is {codec.frame_rate!r}"
-    assert codec.sample_rate > 0 and codec.channels >= 1 and codec.num_codebooks >= 1, "sizes must be positive"
-    assert codec.cardinality >= 2, f"cardinality is {codec.cardinality}"
-    assert codec.frame_rate < codec.sample_rate, "a frame must span more than one sample"
+        expect(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an int, got {value!r}")
+    expect(isinstance(codec.frame_rate, (int, float)) and codec.frame_rate > 0, f"frame_rate is {codec.frame_rate!r}")
+    expect(codec.sample_rate > 0 and codec.channels >= 1 and codec.num_codebooks >= 1, "sizes must be positive")
+    expect(codec.cardinality >= 2, f"cardinality is {codec.cardinality}")
+    expect(codec.frame_rate < codec.sample_rate, "a frame must span more than one sample")
 
 
 def check_encode(codec: Codec, seconds: float = 1.0, frame_slack: int = 1) -> torch.Tensor:
@@ -79,17 +80,17 @@ def check_encode(codec: Codec, seconds: float = 1.0, frame_slack: int = 1) -> to
     wav = sample_audio(codec, seconds)
     codes = codec.encode(wav)
     dtype = getattr(codes, "dtype", None)
-    assert isinstance(codes, torch.Tensor) and dtype == torch.int64, f"codes must be an int64 tensor, got {dtype}"
-    assert codes.dim() == 3, f"codes must be [B, K, T], got {tuple(codes.shape)}"
-    assert codes.shape[:2] == (wav.shape[0], codec.num_codebooks), (
-        f"codes are {tuple(codes.shape)}, expected [{wav.shape[0]}, {codec.num_codebooks}, T]")
+    expect(isinstance(codes, torch.Tensor) and dtype == torch.int64, f"codes must be an int64 tensor, got {dtype}")
+    expect(codes.dim() == 3, f"codes must be [B, K, T], got {tuple(codes.shape)}")
+    expect(codes.shape[:2] == (wav.shape[0], codec.num_codebooks), (
+        f"codes are {tuple(codes.shape)}, expected [{wav.shape[0]}, {codec.num_codebooks}, T]"))
     expected = wav.shape[-1] / _samples_per_frame(codec)
-    assert abs(codes.shape[-1] - expected) <= frame_slack, (
-        f"{wav.shape[-1]} samples gave {codes.shape[-1]} frames, expected about {expected:.2f}")
-    assert int(codes.min()) >= 0 and int(codes.max()) < codec.cardinality, (
-        f"codes range [{int(codes.min())}, {int(codes.max())}] is outside [0, {codec.cardinality})")
+    expect(abs(codes.shape[-1] - expected) <= frame_slack, (
+        f"{wav.shape[-1]} samples gave {codes.shape[-1]} frames, expected about {expected:.2f}"))
+    expect(int(codes.min()) >= 0 and int(codes.max()) < codec.cardinality, (
+        f"codes range [{int(codes.min())}, {int(codes.max())}] is outside [0, {codec.cardinality})"))
     # A codec whose codebooks are empty (e.g. a random EncodecModel) maps everything to one code.
-    assert codes.unique().numel() > 1, "every frame encoded to the same code: are the codebooks initialised?"
+    expect(codes.unique().numel() > 1, "every frame encoded to the same code: are the codebooks initialised?")
     return codes
 
 
@@ -98,13 +99,13 @@ def check_decode(codec: Codec, seconds: float = 1.0) -> torch.Tensor:
     frames = max(1, round(seconds * codec.frame_rate))
     codes = random_codes(codec, frames)
     wav = codec.decode(codes)
-    assert isinstance(wav, torch.Tensor) and wav.dtype.is_floating_point, "decode must return float audio"
-    assert wav.dim() == 3 and wav.shape[:2] == (codes.shape[0], codec.channels), (
-        f"decoded audio is {tuple(wav.shape)}, expected [{codes.shape[0]}, {codec.channels}, S]")
+    expect(isinstance(wav, torch.Tensor) and wav.dtype.is_floating_point, "decode must return float audio")
+    expect(wav.dim() == 3 and wav.shape[:2] == (codes.shape[0], codec.channels), (
+        f"decoded audio is {tuple(wav.shape)}, expected [{codes.shape[0]}, {codec.channels}, S]"))
     expected = frames * _samples_per_frame(codec)
-    assert abs(wav.shape[-1] - expected) <= _samples_per_frame(codec), (
-        f"{frames} frames decoded to {wav.shape[-1]} samples, expected about {expected:.0f}")
-    assert torch.isfinite(wav).all(), "decoded audio has NaN or infinite samples"
+    expect(abs(wav.shape[-1] - expected) <= _samples_per_frame(codec), (
+        f"{frames} frames decoded to {wav.shape[-1]} samples, expected about {expected:.0f}"))
+    expect(torch.isfinite(wav).all(), "decoded audio has NaN or infinite samples")
     return wav
 
 
@@ -112,19 +113,19 @@ def check_round_trip(codec: Codec, seconds: float = 1.0) -> torch.Tensor:
     """``decode(encode(wav))`` runs and gives finite audio of (about) the input's shape."""
     wav = sample_audio(codec, seconds)
     out = codec.decode(codec.encode(wav))
-    assert out.shape[:2] == wav.shape[:2], f"round trip changed [B, C]: {tuple(wav.shape)} -> {tuple(out.shape)}"
-    assert abs(out.shape[-1] - wav.shape[-1]) <= _samples_per_frame(codec), (
-        f"round trip changed the length too much: {wav.shape[-1]} -> {out.shape[-1]} samples")
-    assert torch.isfinite(out).all(), "round-trip audio has NaN or infinite samples"
+    expect(out.shape[:2] == wav.shape[:2], f"round trip changed [B, C]: {tuple(wav.shape)} -> {tuple(out.shape)}")
+    expect(abs(out.shape[-1] - wav.shape[-1]) <= _samples_per_frame(codec), (
+        f"round trip changed the length too much: {wav.shape[-1]} -> {out.shape[-1]} samples"))
+    expect(torch.isfinite(out).all(), "round-trip audio has NaN or infinite samples")
     return out
 
 
 def check_deterministic(codec: Codec, seconds: float = 1.0) -> None:
     """Encoding (and decoding) the same input twice gives the same result."""
     wav = sample_audio(codec, seconds)
-    assert torch.equal(codec.encode(wav), codec.encode(wav)), "encode is not deterministic"
+    expect(torch.equal(codec.encode(wav), codec.encode(wav)), "encode is not deterministic")
     codes = random_codes(codec, max(1, round(seconds * codec.frame_rate)))
-    assert torch.equal(codec.decode(codes), codec.decode(codes)), "decode is not deterministic"
+    expect(torch.equal(codec.decode(codes), codec.decode(codes)), "decode is not deterministic")
 
 
 def check_batch_consistency(codec: Codec, seconds: float = 1.0, atol: float = 1e-4,
@@ -137,15 +138,15 @@ def check_batch_consistency(codec: Codec, seconds: float = 1.0, atol: float = 1e
     wav = sample_audio(codec, seconds, batch=3)
     batched = codec.encode(wav)
     single = torch.cat([codec.encode(wav[i:i + 1]) for i in range(wav.shape[0])])
-    assert batched.shape == single.shape, f"batched codes {tuple(batched.shape)} vs one by one {tuple(single.shape)}"
+    expect(batched.shape == single.shape, f"batched codes {tuple(batched.shape)} vs one by one {tuple(single.shape)}")
     mismatch = (batched != single).float().mean().item()
-    assert mismatch <= max_code_mismatch, f"{mismatch:.2%} of codes differ between batched and one-by-one encoding"
+    expect(mismatch <= max_code_mismatch, f"{mismatch:.2%} of codes differ between batched and one-by-one encoding")
     codes = random_codes(codec, max(1, round(seconds * codec.frame_rate)), batch=3)
     out = codec.decode(codes)
     one = torch.cat([codec.decode(codes[i:i + 1]) for i in range(codes.shape[0])])
-    assert out.shape == one.shape, f"batched audio {tuple(out.shape)} vs one by one {tuple(one.shape)}"
+    expect(out.shape == one.shape, f"batched audio {tuple(out.shape)} vs one by one {tuple(one.shape)}")
     diff = (out - one).abs().max().item()
-    assert diff <= atol, f"batched and one-by-one decoding differ by {diff:.3g} (> {atol:g})"
+    expect(diff <= atol, f"batched and one-by-one decoding differ by {diff:.3g} (> {atol:g})")
 
 
 def check_chunked_decode(codec: Codec, seconds: float = 3.0, atol: float = 1e-4, windows: int = 3) -> None:
@@ -156,11 +157,11 @@ def check_chunked_decode(codec: Codec, seconds: float = 3.0, atol: float = 1e-4,
     frames = max(windows, round(seconds * codec.frame_rate))
     codes = random_codes(codec, frames, batch=1, seed=1)
     whole = decode_chunked(codes, frames)
-    assert torch.allclose(whole, codec.decode(codes), atol=atol), "decode_chunked with one window differs from decode"
+    expect(torch.allclose(whole, codec.decode(codes), atol=atol), "decode_chunked with one window differs from decode")
     pieces = decode_chunked(codes, math.ceil(frames / windows))
-    assert pieces.shape == whole.shape, f"chunked decode is {tuple(pieces.shape)}, one-shot {tuple(whole.shape)}"
+    expect(pieces.shape == whole.shape, f"chunked decode is {tuple(pieces.shape)}, one-shot {tuple(whole.shape)}")
     diff = (pieces - whole).abs().max().item()
-    assert diff <= atol, f"decoding in {windows} windows differs from one window by {diff:.3g} (> {atol:g})"
+    expect(diff <= atol, f"decoding in {windows} windows differs from one window by {diff:.3g} (> {atol:g})")
 
 
 def check_codec(codec: Codec, *, seconds: float = 1.0, atol: float = 1e-4, frame_slack: int = 1,
