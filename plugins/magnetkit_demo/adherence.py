@@ -172,8 +172,7 @@ def generate_and_judge(pipeline, captions: list[str], *, seed: int, batch_size: 
 
 def evaluate(pipelines: dict[str, object], chosen: list[Prompt], *, seed: int = 0, batch_size: int = 8,
              real_clips: bool = True, progress: Callable[[str], None] | None = None,
-             timing: str = DemoData.timing, arpeggio: str = DemoData.arpeggio,
-             kit: str = DemoData.kit) -> AdherenceReport:
+             data: DemoData = DemoData()) -> AdherenceReport:
     """Adherence of each pipeline on ``chosen`` prompts, with chance and (optionally) the real clips.
 
     Args:
@@ -183,8 +182,8 @@ def evaluate(pipelines: dict[str, object], chosen: list[Prompt], *, seed: int = 
         batch_size: clips generated together.
         real_clips: also judge the dataset's clips of the same captions (the judge's ceiling).
         progress: called with a one-line message after each batch.
-        timing, arpeggio, kit: how the real clips are rendered (`magnetkit_synth.dataset.make_clip`); by
-            default as the default model's training data (`DemoData`).
+        data: how the real clips are rendered (`DemoData.style`); by default as the default model's
+            training data.
 
     Returns:
         The report (columns in the order: pipelines, chance, real clips).
@@ -208,8 +207,7 @@ def evaluate(pipelines: dict[str, object], chosen: list[Prompt], *, seed: int = 
         report.seconds[name] = spent if spent > 0 else time.perf_counter() - started
     report.columns["chance"] = chance(wanted)
     if real_clips:
-        real = [analyse(make_clip(p.seed, p.split, p.index, timing=timing, arpeggio=arpeggio, kit=kit).audio)
-                for p in chosen]
+        real = [analyse(make_clip(p.seed, p.split, p.index, **data.style).audio) for p in chosen]
         report.columns["real clips"] = accuracy([r.attributes for r in real], wanted, [r.full_length for r in real])
         report.judged["real clips"] = [r.attributes for r in real]
         report.full_length["real clips"] = [r.full_length for r in real]

@@ -21,3 +21,8 @@ class DemoData:
     arpeggio: str = "fixed"
     # magnetkit_synth's drum sounds: "varied" (every hit drawn) or "fixed" (one hit per voice and register)
     kit: str = "varied"
+
+    @property
+    def style(self) -> dict[str, str]:
+        """How magnetkit_synth renders the clips: ``make_clip``'s and ``write_dataset``'s timing, arpeggio and kit."""
+        return {"timing": self.timing, "arpeggio": self.arpeggio, "kit": self.kit}

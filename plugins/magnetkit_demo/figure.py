@@ -43,11 +43,10 @@ def _reading(wav: np.ndarray, sample_rate: int) -> str:
 
 
 def spectrogram_figure(pipeline, out: str | Path, prompts: tuple[str, ...] = PROMPTS, seed: int = 0,
-                       timing: str = DemoData.timing, arpeggio: str = DemoData.arpeggio,
-                       kit: str = DemoData.kit) -> Path:
+                       data: DemoData = DemoData()) -> Path:
     """Generate one clip per prompt and write a PNG: model (left) and a real clip of the same attributes (right).
 
-    The real clips are rendered with ``timing``, ``arpeggio`` and ``kit`` (by default as the default model's training data).
+    The real clips are rendered as ``data``'s (`DemoData.style`; by default the default model's training data).
 
     Raises:
         UsageError: matplotlib is missing, or ``out`` is not a writable .png path.
@@ -69,7 +68,7 @@ def spectrogram_figure(pipeline, out: str | Path, prompts: tuple[str, ...] = PRO
         named = parse_caption(prompt)
         real = make_clip(seed, "train", row, attrs=Attributes(named["waveform"], named["register"], named["tempo"],
                                                                named["pattern"]),
-                         timing=timing, arpeggio=arpeggio, kit=kit).audio[: 3 * SAMPLE_RATE]
+                         **data.style).audio[: 3 * SAMPLE_RATE]
         for col, (wav, rate, label) in enumerate(((audio[row], result.sample_rate, "model"),
                                                   (real, SAMPLE_RATE, "real clip"))):
             spec = log_spectrogram(wav)

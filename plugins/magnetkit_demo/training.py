@@ -78,7 +78,7 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
         else:
             started = time.perf_counter()
             write_dataset(folder, clips, data.seed, split, omit_attributes=omit, augment_captions=augment,
-                          timing=data.timing, arpeggio=data.arpeggio, kit=data.kit)
+                          **data.style)
             progress(f"{split}: wrote {clips} clips to {folder} ({time.perf_counter() - started:.0f} s)")
         folders[split] = folder
     return folders["train"], folders["valid"]

@@ -434,7 +434,7 @@ def _arpeggio_notes(register: str, interval: float, duration: float, rng: np.ran
     return [(i * interval, cycle[i % len(cycle)]) for i in range(_onset_count(interval, duration, grid))]
 
 
-def _check_style(timing: str, arpeggio: str, kit: str = "varied") -> None:
+def _check_style(timing: str, arpeggio: str, kit: str) -> None:
     """One clear error for an unknown timing, arpeggio or kit choice."""
     for name, value, choices in (("timing", timing, TIMINGS), ("arpeggio", arpeggio, ARPEGGIOS), ("kit", kit, KITS)):
         if value not in choices:
@@ -442,12 +442,13 @@ def _check_style(timing: str, arpeggio: str, kit: str = "varied") -> None:
 
 
 HIT_SECONDS = 0.4  # the longest a drum hit rings
+DRUM_VOICES = ("kick", "snare", "hat")
 
 
 @functools.cache
 def _fixed_hit(voice: str, register: str) -> np.ndarray:
     """The one hit a fixed kit plays for a voice in a register (its own generator, so always the same)."""
-    rng = np.random.default_rng([REGISTERS.index(register), ("kick", "snare", "hat").index(voice), 7])
+    rng = np.random.default_rng([REGISTERS.index(register), DRUM_VOICES.index(voice), 7])
     hit = _drum_hit(voice, register, int(HIT_SECONDS * SAMPLE_RATE), rng)
     hit.flags.writeable = False
     return hit
@@ -478,7 +479,7 @@ def render(attrs: Attributes, duration: float, rng: np.random.Generator,
             voice = bar[i % len(bar)]
             hit = _drum_hit(voice, attrs.register, min(length - start, int(HIT_SECONDS * SAMPLE_RATE)), rng)
             level = rng.uniform(0.8, 1.0)
-            if kit == "fixed":
+            if kit == "fixed":  # the varied hit and level were still drawn: the generator stays in step
                 hit, level = _fixed_hit(voice, attrs.register)[:len(hit)], 0.9
             wav[start:start + len(hit)] += hit * level
             notes.append(Note(start / SAMPLE_RATE, None, voice))
