@@ -19,6 +19,7 @@ from magnetkit_t5.config import T5ConditionerConfig
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only
 # its 3 special tokens, 100 sentinels and a word boundary. Real vocabularies are far larger.
 MIN_ORDINARY_TOKENS = 16
+WORD_START = "\u2581"  # sentencepiece's mark of a token that starts a word
 
 
 class T5Conditioner(nn.Module):
@@ -39,6 +40,8 @@ class T5Conditioner(nn.Module):
         entries = ["" if text is None else str(text) for text in texts]
         if self.training and self.config.word_dropout > 0:
             entries = [self._drop_words(entry, generator) for entry in entries]
+        if self.config.unknown_words == "drop":
+            entries = [self.known_words(entry) for entry in entries]
         tokens = self.tokenize(entries)
         encoder = self._encoder_on(self.output_proj.weight.device)
         with torch.no_grad():
@@ -58,6 +61,22 @@ class T5Conditioner(nn.Module):
         null = torch.tensor([entry == "" for entry in entries], device=mask.device)
         mask[null] = 0  # audiocraft: an empty text is the null condition, not a text of "</s>"
         return {"input_ids": input_ids, "attention_mask": mask}
+
+    def known_words(self, entry: str) -> str:
+        """``entry`` without the words that are not one whole token of the vocabulary (``unknown_words: drop``).
+
+        A word-level vocabulary knows only its training captions' words; any other word would be
+        spelled out in tokens the model never saw. A word known without its trailing punctuation
+        is kept without it. An entry of unknown words only becomes "", the null condition.
+        """
+        vocab = self.__dict__.setdefault("vocab", self.tokenizer.get_vocab())
+        kept = []
+        for word in entry.split():
+            for form in (word, word.rstrip(",.;:!?")):
+                if WORD_START + form in vocab:
+                    kept.append(form)
+                    break
+        return " ".join(kept)
 
     def _drop_words(self, entry: str, generator: torch.Generator | None) -> str:
         """audiocraft's word dropout: keep each space-separated word with probability 1 - p."""

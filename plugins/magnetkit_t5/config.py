@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 class T5ConditionerConfig(BaseModel):
@@ -13,6 +15,9 @@ class T5ConditionerConfig(BaseModel):
     word_dropout: float = Field(0.0, ge=0, lt=1, description="training only: drop each word with this probability")
     normalize_text: bool = Field(False, description="audiocraft's spaCy text normaliser; not supported")
     max_length: int | None = Field(None, gt=1, description="truncate texts to this many tokens; None = never (audiocraft)")
+    unknown_words: Literal["keep", "drop"] = Field(
+        "keep", description="keep: tokenize every word (audiocraft); drop: leave out each word that is not one whole "
+        "token of the vocabulary, for closed word-level vocabularies such as the demo model's caption encoder")
 
     @field_validator("normalize_text")
     @classmethod
