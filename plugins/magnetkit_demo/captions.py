@@ -58,16 +58,20 @@ def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: 
     Args:
         texts: the training captions (their words become the vocabulary).
         folder: output folder, loadable as ``conditioner: {name: t5, model: <folder>}``.
-        d_model: encoder width; num_layers, num_heads, d_ff: its size.
+        d_model: encoder width; num_layers, num_heads, d_ff: its size. With ``num_layers=0`` each
+            word encodes alone (embedding and final norm): a bag of words, whatever the other words.
         seed: seeds the random weights, so the same captions always give the same encoder.
 
     Returns:
         The folder.
 
     Raises:
-        UsageError: no caption words.
+        UsageError: no caption words, or fewer than 0 layers.
     """
     from transformers import T5Config, T5EncoderModel
+
+    if num_layers < 0:
+        raise UsageError(f"the caption encoder needs at least 0 layers, got {num_layers}")
 
     words = caption_words(texts)
     tokenizer = build_tokenizer(words)

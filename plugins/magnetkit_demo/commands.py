@@ -28,13 +28,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the demo commands."""
     from magnetkit_synth.dataset import SPLITS
 
-    from magnetkit_demo.config import DemoData
+    from magnetkit_demo.config import CAPTION_LAYERS, DemoData
 
     p = _parser(subparsers, "demo-captions", "build the tiny caption T5 (tokenizer + random encoder) from a "
                 "training manifest", run_demo_captions)
     p.add_argument("source", help="manifest.jsonl or a folder holding one (its captions give the vocabulary)")
     p.add_argument("out", help="folder to write the tokenizer and encoder into")
     p.add_argument("--seed", type=int, default=0, help="seed of the random encoder weights (default 0)")
+    p.add_argument("--layers", type=int, default=CAPTION_LAYERS,
+                   help=f"encoder layers (default {CAPTION_LAYERS}; 0: each word encodes alone, a bag of words)")
 
     defaults = DemoData()
     p = _parser(subparsers, "demo-train", "retrain the embedded demo model from scratch: synthetic data, caption "
@@ -60,6 +62,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kit", choices=("varied", "fixed"), default=defaults.kit,
                    help="drum sounds of magnetkit_synth: varied (every hit's noise, decay and level drawn) or "
                         f"fixed (one hit per voice and register, one bar); default {defaults.kit}")
+    p.add_argument("--caption-layers", type=int, default=CAPTION_LAYERS,
+                   help=f"layers of the random caption encoder (default {CAPTION_LAYERS}; 0: each word encodes alone)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--install", action="store_true",
                    help="copy the trained model, caption encoder and codec into the demo plugin's assets")
@@ -96,8 +100,10 @@ def run_demo_captions(args: argparse.Namespace) -> int:
 
     from magnetkit_demo.captions import INFO_FILE, build_caption_encoder
 
+    if args.layers < 0:
+        raise UsageError(f"--layers must be at least 0, got {args.layers}")
     captions = [item.caption for item in read_items(args.source) if item.caption]
-    folder = build_caption_encoder(captions, args.out, seed=args.seed)
+    folder = build_caption_encoder(captions, args.out, seed=args.seed, num_layers=args.layers)
     words = json.loads((Path(folder) / INFO_FILE).read_text())["words"]
     print(f"caption encoder ({len(words)} words from {len(captions)} captions): {folder}")
     return 0
@@ -116,10 +122,12 @@ def run_demo_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--omit-attributes must be in [0, 1], got {args.omit_attributes}")
     if not 0 <= args.augment_captions <= 1:
         raise UsageError(f"--augment-captions must be in [0, 1], got {args.augment_captions}")
+    if args.caption_layers < 0:
+        raise UsageError(f"--caption-layers must be at least 0, got {args.caption_layers}")
     data = DemoData(train_clips=args.clips, valid_clips=args.valid_clips, seed=args.seed,
                     omit_attributes=args.omit_attributes, augment_captions=args.augment_captions,
                     timing=args.timing, arpeggio=args.arpeggio, kit=args.kit)
-    result = train_demo(args.out, data, args.overrides, progress=print)
+    result = train_demo(args.out, data, args.overrides, progress=print, caption_layers=args.caption_layers)
     print(f"training steps took {result.train_seconds / 60:.1f} min (the run's log): {result.model}")
     if args.install:
         print(f"installed: {install(result)}")

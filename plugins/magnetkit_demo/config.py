@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Layers of the random caption encoder (magnetkit_demo.captions); with 0 each word encodes alone.
+CAPTION_LAYERS = 2
+
 
 @dataclass(frozen=True)
 class DemoData:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import torch
 
 from magnetkit import UsageError
-from magnetkit_demo.config import DemoData
+from magnetkit_demo.config import CAPTION_LAYERS, DemoData
 
 RECIPE = "demo-train"  # recipes/demo-train.yaml
 MODEL_DIR, CAPTIONS_DIR, CODEC_DIR = "model", "caption-t5", "speccodec"
@@ -85,7 +85,7 @@ def synthesise(out: Path, data: DemoData, progress: Callable[[str], None]) -> tu
 
 
 def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable[str] = (),
-               progress: Callable[[str], None] = print) -> DemoRun:
+               progress: Callable[[str], None] = print, caption_layers: int = CAPTION_LAYERS) -> DemoRun:
     """Synthesise the data, build the caption encoder, train the ``demo-train`` recipe in ``out``.
 
     Args:
@@ -93,12 +93,14 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
         data: how many clips to synthesise.
         overrides: ``key=value`` overrides of the recipe (they win over the folder layout).
         progress: called with one line per phase.
+        caption_layers: layers of the random caption encoder (0: each word encodes alone).
 
     Returns:
         The finished run.
 
     Raises:
-        UsageError, RecipeError: bad counts or overrides.
+        UsageError, RecipeError: bad counts or overrides, or ``out`` holds a caption encoder of
+            another depth.
     """
     from magnetkit import load_recipe, read_items, train_model, training_seconds
     from magnetkit_speccodec.codec import SHIPPED
@@ -106,10 +108,15 @@ def train_demo(out: str | Path, data: DemoData = DemoData(), overrides: Iterable
     from magnetkit_demo.captions import build_caption_encoder
 
     out = Path(out)
-    train_dir, valid_dir = synthesise(out, data, progress)
     captions = out / CAPTIONS_DIR
-    if not (captions / "config.json").is_file():
-        build_caption_encoder([item.caption for item in read_items(train_dir) if item.caption], captions)
+    built = captions / "config.json"
+    if built.is_file() and (layers := json.loads(built.read_text())["num_layers"]) != caption_layers:
+        raise UsageError(f"{captions} holds a caption encoder of {layers} layers, not {caption_layers}; "
+                         "use a new working folder")
+    train_dir, valid_dir = synthesise(out, data, progress)
+    if not built.is_file():
+        build_caption_encoder([item.caption for item in read_items(train_dir) if item.caption], captions,
+                              num_layers=caption_layers)
         progress(f"caption encoder: {captions}")
     layout = [f"data.train={train_dir}", f"data.valid={valid_dir}", f"data.cache={out / 'tokens'}",
               f"conditioner.model={captions}", f"train.out_dir={out / 'train'}"]

@@ -228,6 +228,27 @@ def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
 
 
+def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(tmp_path):
+    from magnetkit_t5 import T5ConditionerConfig, build_t5_conditioner
+
+    folder = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "c")
+    keep = build_t5_conditioner(T5ConditionerConfig(model=str(folder)), output_dim=8).eval()
+    drop = build_t5_conditioner(T5ConditionerConfig(model=str(folder), unknown_words="drop"), output_dim=8).eval()
+    drop.load_state_dict(keep.state_dict())
+    # a word known with its punctuation keeps it ("sawtooth,"), one known only without loses it ("fast:")
+    assert drop.known_words("the bright high sawtooth, played fast: an arpeggio!") == "high sawtooth, fast arpeggio"
+    assert drop.known_words("a jazzy piano") == "a"
+    with torch.no_grad():
+        said = drop(["the jazzy high square-wave arpeggio", "jazzy piano", None])
+        plain = keep(["high square-wave arpeggio"])
+    # the unknown words are gone before the encoder: what is left encodes as if typed alone
+    assert torch.allclose(said.embeddings[:1, :4], plain.embeddings, atol=1e-5) and said.mask[0].tolist()[:4] == [1, 1, 1, 1]
+    assert said.mask[0].sum() == 4 and said.mask[1].sum() == 0 and said.mask[2].sum() == 0  # nothing known: null
+    with torch.no_grad():
+        spelled = keep(["the jazzy high square-wave arpeggio"])
+    assert spelled.mask.sum() > 4  # the default spells unknown words out, as audiocraft's T5 would tokenize them
+
+
 def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path):
     lines = []
     small = DemoData(train_clips=2, valid_clips=1)  # the defaults: grid timing, fixed arpeggios
@@ -269,6 +290,16 @@ def test_demo_data_recorded_before_the_kit_choice_holds_the_varied_kit(tmp_path)
     with pytest.raises(UsageError, match="kit 'varied' -> 'fixed'"):
         synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, kit="fixed"), lambda line: None)
     synthesise(tmp_path, DemoData(train_clips=2, valid_clips=1, kit="varied"), lambda line: None)
+
+
+def test_demo_train_refuses_a_caption_encoder_of_another_depth_before_any_work(tmp_path, capsys):
+    build_caption_encoder(["a fast high square-wave arpeggio"], tmp_path / "caption-t5", num_layers=0)
+    with pytest.raises(UsageError, match="caption encoder of 0 layers, not 2"):
+        train_demo(tmp_path, DemoData(train_clips=2, valid_clips=1), progress=lambda m: None)
+    assert not (tmp_path / "data").exists()
+    assert main(["demo-train", str(tmp_path / "other"), "--caption-layers", "-1"]) == 2
+    assert "--caption-layers must be at least 0" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
 
 
 @pytest.mark.slow
