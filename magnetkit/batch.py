@@ -11,10 +11,12 @@ Reproducibility contract (what a test checks, and the README states):
   original batch, so a clip is the same whatever the number of ranks and however often the run
   was resumed.
 - So clip i is a function of (prompt i, base seed, i, settings) up to floating point: batched
-  kernels may round a row differently from the same row alone. On the CPU (torch 2.13) batch
-  sizes 1 and 4 gave byte-identical files in tests/commands/test_batch.py; on a GPU, or another
-  BLAS, clips from different batch sizes can differ by rounding and then diverge at a sampled
-  token; the same batch size on the same machine and software repeats exactly.
+  kernels may round a row differently from the same row alone. On the CPU (torch 2.13) the
+  default model's logits differ by ~1e-5 between batch sizes 1 and 4, and speccodec's
+  Griffin-Lim, run on batched FFTs, can grow its rounding to ~1e-2 of full scale, so files from
+  different batch sizes can differ (a sampled token can too); with the transformer and codec run
+  row by row they are byte-identical (tests/commands/test_batch.py). The same batch size on the
+  same machine and software repeats exactly.
 
 Nothing is lost if a run is killed: each audio file is written to a temporary name and renamed,
 and its manifest line is appended (and flushed to disk) only after the file is in place. Each rank
