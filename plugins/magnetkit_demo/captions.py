@@ -2,9 +2,11 @@
 
 The demo's captions use a closed vocabulary of about sixty words (`magnetkit_synth.dataset.WORDS`
 and the caption templates), so a pretrained T5 is not needed to tell them apart: each caption
-word becomes one token, a random frozen T5 encoder keeps token identity (its residual stream
-carries the embedding through), and the ``t5`` conditioner's learned projection does the rest.
-Unknown words fall back to letters, so any prompt tokenizes. The folder it writes is what the
+word becomes one token, a random frozen T5 encoder keeps token identity (with no layers, the
+shipped model's, each token is its embedding, normalised; with layers, the residual stream
+carries it through), and the ``t5`` conditioner's learned projection does the rest. Unknown
+words fall back to letters, so any prompt tokenizes (the default model's recipe leaves them out
+instead: the ``t5`` conditioner's ``unknown_words: drop``). The folder it writes is what the
 ``t5`` conditioner loads (``conditioner.model``), about 0.2 MB.
 """
 
@@ -18,6 +20,7 @@ from typing import Iterable
 import torch
 
 from magnetkit import UsageError
+from magnetkit_demo.config import CAPTION_LAYERS
 
 METASPACE = "\u2581"  # sentencepiece's word-boundary mark
 # Every character a prompt may contain maps to a token, so a new word is spelled out, not dropped.
@@ -51,7 +54,8 @@ def build_tokenizer(words: list[str]):
     return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
-def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: int = 128, num_layers: int = 2,
+def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: int = 128,
+                          num_layers: int = CAPTION_LAYERS,
                           num_heads: int = 4, d_ff: int = 256, seed: int = 0) -> Path:
     """Write a caption tokenizer and a seeded random ``T5EncoderModel`` into ``folder``.
 

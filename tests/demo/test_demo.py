@@ -293,8 +293,8 @@ def test_demo_data_recorded_before_the_kit_choice_holds_the_varied_kit(tmp_path)
 
 
 def test_demo_train_refuses_a_caption_encoder_of_another_depth_before_any_work(tmp_path, capsys):
-    build_caption_encoder(["a fast high square-wave arpeggio"], tmp_path / "caption-t5", num_layers=0)
-    with pytest.raises(UsageError, match="caption encoder of 0 layers, not 2"):
+    build_caption_encoder(["a fast high square-wave arpeggio"], tmp_path / "caption-t5", num_layers=2)
+    with pytest.raises(UsageError, match="caption encoder of 2 layers, not 0"):
         train_demo(tmp_path, DemoData(train_clips=2, valid_clips=1), progress=lambda m: None)
     assert not (tmp_path / "data").exists()
     assert main(["demo-train", str(tmp_path / "other"), "--caption-layers", "-1"]) == 2
