@@ -7,7 +7,7 @@ shipped model's, each token is its embedding, normalised; with layers, the resid
 carries it through), and the ``t5`` conditioner's learned projection does the rest. Unknown
 words fall back to letters, so any prompt tokenizes (the default model's recipe leaves them out
 instead: the ``t5`` conditioner's ``unknown_words: drop``). The folder it writes is what the
-``t5`` conditioner loads (``conditioner.model``), about 0.2 MB.
+``t5`` conditioner loads (``conditioner.model``), 0.1-0.2 MB.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ with that mask, and the output is ``output_proj(hidden) * mask`` so null and pad
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import torch
@@ -19,6 +20,8 @@ from magnetkit_t5.config import T5ConditionerConfig
 # A tokenizer built without its vocabulary files still constructs (PITFALLS): T5's holds only
 # its 3 special tokens, 100 sentinels and a word boundary. Real vocabularies are far larger.
 MIN_ORDINARY_TOKENS = 16
+# Under the "magnetkit" logger, which the command line prints.
+log = logging.getLogger("magnetkit.t5")
 WORD_START = "\u2581"  # sentencepiece's mark of a token that starts a word
 
 
@@ -41,7 +44,12 @@ class T5Conditioner(nn.Module):
         if self.training and self.config.word_dropout > 0:
             entries = [self._drop_words(entry, generator) for entry in entries]
         if self.config.unknown_words == "drop":
-            entries = [self.known_words(entry) for entry in entries]
+            known = [self.known_words(entry) for entry in entries]
+            for entry, kept in zip(entries, known):
+                if entry.strip() and not kept:
+                    log.warning("no word of %r is in the caption encoder's vocabulary: it generates as the "
+                                "empty (unconditional) prompt", entry)
+            entries = known
         tokens = self.tokenize(entries)
         encoder = self._encoder_on(self.output_proj.weight.device)
         with torch.no_grad():

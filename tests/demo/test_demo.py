@@ -228,7 +228,7 @@ def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
 
 
-def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(tmp_path):
+def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(tmp_path, caplog):
     from magnetkit_t5 import T5ConditionerConfig, build_t5_conditioner
 
     folder = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "c")
@@ -244,6 +244,9 @@ def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(t
     # the unknown words are gone before the encoder: what is left encodes as if typed alone
     assert torch.allclose(said.embeddings[:1, :4], plain.embeddings, atol=1e-5) and said.mask[0].tolist()[:4] == [1, 1, 1, 1]
     assert said.mask[0].sum() == 4 and said.mask[1].sum() == 0 and said.mask[2].sum() == 0  # nothing known: null
+    assert [r.getMessage() for r in caplog.records] == [
+        "no word of 'jazzy piano' is in the caption encoder's vocabulary: it generates as the empty "
+        "(unconditional) prompt"]
     with torch.no_grad():
         spelled = keep(["the jazzy high square-wave arpeggio"])
     assert spelled.mask.sum() > 4  # the default spells unknown words out, as audiocraft's T5 would tokenize them
