@@ -36,6 +36,8 @@ class T5Conditioner(nn.Module):
         # or an optimizer (audiocraft does the same through ``self.__dict__['t5']``).
         self.__dict__["tokenizer"] = tokenizer
         self.__dict__["encoder"] = encoder.eval().requires_grad_(False)
+        # The whole-word tokens `known_words` looks words up in, read from the tokenizer once.
+        self.__dict__["vocab"] = frozenset(tokenizer.get_vocab()) if config.unknown_words == "drop" else None
         self.output_proj = nn.Linear(encoder.config.d_model, output_dim)
 
     def forward(self, texts: Sequence[str | None], *, generator: torch.Generator | None = None) -> Condition:
@@ -77,7 +79,7 @@ class T5Conditioner(nn.Module):
         spelled out in tokens the model never saw. A word known without its trailing punctuation
         is kept without it. An entry of unknown words only becomes "", the null condition.
         """
-        vocab = self.__dict__.setdefault("vocab", self.tokenizer.get_vocab())
+        vocab = self.__dict__["vocab"] or frozenset(self.tokenizer.get_vocab())  # a "keep" conditioner asked directly
         kept = []
         for word in entry.split():
             for form in (word, word.rstrip(",.;:!?")):
