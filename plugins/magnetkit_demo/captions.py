@@ -8,6 +8,13 @@ carries it through), and the ``t5`` conditioner's learned projection does the re
 words fall back to letters, so any prompt tokenizes (the default model's recipe leaves them out
 instead: the ``t5`` conditioner's ``unknown_words: drop``). The folder it writes is what the
 ``t5`` conditioner loads (``conditioner.model``), 0.1-0.2 MB.
+
+A pretrained T5 knows that "bassy" and "low" mean alike; a random one knows nothing. So the
+encoder is also told the synonyms of `magnetkit_synth.dataset.VOCABULARY` (`synonyms`): each
+synonym that no training caption uses becomes a token with the very embedding of a training word
+of the same meaning ("bassy" encodes as "low"), so a model trained on the base captions reads
+them without retraining. Which words mean what is given, not learned: a word outside
+``VOCABULARY`` stays unknown.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import string
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import torch
 
@@ -54,9 +61,91 @@ def build_tokenizer(words: list[str]):
     return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
+def synonyms(known: Iterable[str]) -> dict[str, str]:
+    """Words of `VOCABULARY`'s phrases that are not in ``known``, each with a known word of the same meaning.
+
+    A word is tied to the attribute value whose phrase uses it ("bassy" and "dark" -> low,
+    "brisk" -> fast, "pulse" in "pulse wave" -> square) when no other value's phrases use it
+    ("drum" names both the drums and a beat, so it stays unknown) and its phrase has no known
+    word of that meaning already: "very" in "very high" and "soft" in "soft sine" only modify the
+    word that carries the meaning, so they stay unknown ("very low" must not read as high). A
+    tied word stands for its value's first known word that no other value's phrases use ("low",
+    "mid-range", "sawtooth", "sustained"...).
+
+    Args:
+        known: the training captions' words (`caption_words`).
+
+    Returns:
+        ``{synonym: known word}``, sorted by synonym.
+    """
+    from magnetkit_synth.dataset import VOCABULARY, WORDS
+
+    known = set(known)
+    meanings: dict[str, set[tuple[str, str]]] = {}  # word -> the (attribute, value)s whose phrases use it
+    for name, values in VOCABULARY.items():
+        for value, phrases in values.items():
+            for word in " ".join(phrases).split():
+                meanings.setdefault(word, set()).add((name, value))
+    ties = {}
+    for name, values in VOCABULARY.items():
+        for value, phrases in values.items():
+            # training words that mean this value and no other
+            own = {w for w, means in meanings.items() if w in known and means == {(name, value)}}
+            canonical = [w for w in " ".join(WORDS[name][value]).split() if w in own]
+            for phrase in phrases:
+                if canonical and own.isdisjoint(phrase.split()):
+                    ties.update({w: canonical[0] for w in phrase.split()
+                                 if w not in known and meanings[w] == {(name, value)}})
+    return dict(sorted(ties.items()))
+
+
+def add_synonyms(folder: str | Path, ties: Mapping[str, str]) -> Path:
+    """Give a caption encoder written by `build_caption_encoder` the words of ``ties``, each embedded as its known word.
+
+    The tokenizer is rebuilt with the new words and the embedding rows are copied by token, so
+    every word the encoder knew encodes exactly as before: a model trained with the folder
+    needs no retraining. Words it already knows are left as they are.
+
+    Args:
+        folder: the caption encoder (rewritten in place).
+        ties: ``{new word: known word}``, as `synonyms` returns.
+
+    Returns:
+        The folder.
+
+    Raises:
+        UsageError: a tie names a word the encoder does not know.
+    """
+    from transformers import T5EncoderModel, T5Tokenizer
+
+    folder = Path(folder)
+    info = json.loads((folder / INFO_FILE).read_text())
+    words = info["words"]
+    missing = sorted({known for known in ties.values() if known not in words})
+    if missing:
+        raise UsageError(f"{folder}: cannot tie synonyms to unknown words {', '.join(missing)}")
+    ties = {word: known for word, known in ties.items() if word not in words}
+    old_tokenizer = T5Tokenizer.from_pretrained(str(folder))
+    encoder = T5EncoderModel.from_pretrained(str(folder)).eval()
+    tokenizer = build_tokenizer(sorted({*words, *info.get("synonyms", {}), *ties}))
+    ties = {**info.get("synonyms", {}), **ties}
+    old_ids = old_tokenizer.get_vocab()
+    rows = [old_ids[METASPACE + ties[token[1:]] if token[1:] in ties else token]
+            for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    table = encoder.get_input_embeddings().weight.detach()[rows].clone()
+    with torch.random.fork_rng(devices=[]):  # resizing initialises the new rows: keep the caller's generator
+        encoder.resize_token_embeddings(len(rows), mean_resizing=False)
+    encoder.get_input_embeddings().weight.data.copy_(table)
+    tokenizer.save_pretrained(str(folder))
+    encoder.save_pretrained(str(folder))
+    (folder / INFO_FILE).write_text(json.dumps({**info, "synonyms": dict(sorted(ties.items()))}, indent=1) + "\n")
+    return folder
+
+
 def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: int = 128,
                           num_layers: int = CAPTION_LAYERS,
-                          num_heads: int = 4, d_ff: int = 256, seed: int = 0) -> Path:
+                          num_heads: int = 4, d_ff: int = 256, seed: int = 0,
+                          with_synonyms: bool = True) -> Path:
     """Write a caption tokenizer and a seeded random ``T5EncoderModel`` into ``folder``.
 
     Args:
@@ -65,6 +154,8 @@ def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: 
         d_model: encoder width; num_layers, num_heads, d_ff: its size. With ``num_layers=0`` each
             word encodes alone (embedding and final norm): a bag of words, whatever the other words.
         seed: seeds the random weights, so the same captions always give the same encoder.
+        with_synonyms: also give it `synonyms` of the caption words (`add_synonyms`); the
+            training words encode the same either way.
 
     Returns:
         The folder.
@@ -93,4 +184,6 @@ def build_caption_encoder(texts: Iterable[str], folder: str | Path, *, d_model: 
     info = {"words": words, "seed": seed, "d_model": d_model, "num_layers": num_layers, "num_heads": num_heads,
             "d_ff": d_ff}
     (folder / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    if with_synonyms:
+        add_synonyms(folder, synonyms(words))
     return folder

@@ -37,6 +37,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random encoder weights (default 0)")
     p.add_argument("--layers", type=int, default=CAPTION_LAYERS,
                    help=f"encoder layers (default {CAPTION_LAYERS}; 0: each word encodes alone, a bag of words)")
+    p.add_argument("--no-synonyms", action="store_true",
+                   help="only the captions' words: no synonyms from magnetkit_synth's VOCABULARY tied to them")
 
     defaults = DemoData()
     p = _parser(subparsers, "demo-train", "retrain the embedded demo model from scratch: synthetic data, caption "
@@ -103,9 +105,11 @@ def run_demo_captions(args: argparse.Namespace) -> int:
     if args.layers < 0:
         raise UsageError(f"--layers must be at least 0, got {args.layers}")
     captions = [item.caption for item in read_items(args.source) if item.caption]
-    folder = build_caption_encoder(captions, args.out, seed=args.seed, num_layers=args.layers)
-    words = json.loads((Path(folder) / INFO_FILE).read_text())["words"]
-    print(f"caption encoder ({len(words)} words from {len(captions)} captions): {folder}")
+    folder = build_caption_encoder(captions, args.out, seed=args.seed, num_layers=args.layers,
+                                   with_synonyms=not args.no_synonyms)
+    info = json.loads((Path(folder) / INFO_FILE).read_text())
+    print(f"caption encoder ({len(info['words'])} words from {len(captions)} captions, "
+          f"{len(info.get('synonyms', {}))} synonyms): {folder}")
     return 0
 
 

@@ -17,7 +17,7 @@ from magnetkit_synth.analysis import analyse
 from magnetkit_synth.dataset import HELDOUT, SAMPLE_RATE, Attributes
 from magnetkit_demo import ASSETS
 from magnetkit_demo.adherence import AdherenceReport, accuracy, chance, matches, mean_report, prompts
-from magnetkit_demo.captions import build_caption_encoder
+from magnetkit_demo.captions import INFO_FILE, add_synonyms, build_caption_encoder, synonyms
 from magnetkit_demo.training import (
     DATA_SETTINGS,
     TRAINING_FILE,
@@ -231,7 +231,8 @@ def test_caption_encoder_keeps_caption_words_whole_and_is_seeded(tmp_path):
 def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(tmp_path, caplog):
     from magnetkit_t5 import T5ConditionerConfig, build_t5_conditioner
 
-    folder = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "c")
+    folder = build_caption_encoder(["a fast high square-wave arpeggio", "sawtooth, a low held note"], tmp_path / "c",
+                                   with_synonyms=False)
     keep = build_t5_conditioner(T5ConditionerConfig(model=str(folder)), output_dim=8).eval()
     drop = build_t5_conditioner(T5ConditionerConfig(model=str(folder), unknown_words="drop"), output_dim=8).eval()
     drop.load_state_dict(keep.state_dict())
@@ -250,6 +251,55 @@ def test_unknown_words_drop_leaves_out_words_the_caption_encoder_does_not_know(t
     with torch.no_grad():
         spelled = keep(["the jazzy high square-wave arpeggio"])
     assert spelled.mask.sum() > 4  # the default spells unknown words out, as audiocraft's T5 would tokenize them
+
+
+def test_synonyms_tie_only_words_that_carry_a_meaning_alone():
+    words = json.loads((ASSETS / "caption-t5" / INFO_FILE).read_text())["words"]
+    ties = synonyms(words)
+    assert ties["bassy"] == ties["dark"] == "low" and ties["brisk"] == "fast" and ties["midrange"] == "mid-range"
+    assert ties["pulse"] == "square" and ties["drone"] == ties["steady"] == "sustained" and ties["loop"] == "beat"
+    assert "very" not in ties and "soft" not in ties  # "very high", "soft sine": the known word carries the meaning
+    assert "drum" not in ties  # "drum kit" (drums) and "drum beat" (beat): two meanings
+    assert not set(ties) & set(words) and set(ties.values()) <= set(words)
+    # a caption set without any word of a value ties nothing to it
+    assert set(synonyms("a fast sine wave arpeggio".split()).values()) == {"fast", "sine", "arpeggio"}
+
+
+def test_synonyms_encode_as_their_known_words_and_leave_the_rest_as_it_was(tmp_path):
+    from magnetkit_t5 import T5ConditionerConfig, build_t5_conditioner
+
+    captions = ["a fast low square wave arpeggio", "a slow high sine tone beat"]
+    plain = build_caption_encoder(captions, tmp_path / "plain", with_synonyms=False)
+    tied = build_caption_encoder(captions, tmp_path / "tied")
+    assert json.loads((tied / INFO_FILE).read_text())["synonyms"]["bassy"] == "low"
+
+    def conditioner(folder):
+        torch.manual_seed(0)  # the same learned projection for both encoders
+        return build_t5_conditioner(T5ConditionerConfig(model=str(folder), unknown_words="drop"), output_dim=8).eval()
+
+    with torch.no_grad():
+        before, after = conditioner(plain)(captions), conditioner(tied)(captions)
+        asked = conditioner(tied)(["a brisk bassy pulse wave arpeggio", "an unhurried bright sinusoid tone loop"])
+    assert torch.equal(before.embeddings, after.embeddings) and torch.equal(before.mask, after.mask)
+    assert torch.equal(asked.embeddings[0], after.embeddings[0])  # "brisk bassy pulse" reads "fast low square"
+    # "an" is no caption word: dropped, so the second prompt is one word short of its caption
+    assert torch.equal(asked.embeddings[1, :6], after.embeddings[1, 1:7]) and asked.mask[1].sum() == 6
+    with pytest.raises(UsageError, match="unknown words purple"):
+        add_synonyms(tied, {"violet": "purple"})
+
+
+def test_demo_captions_command_says_what_the_encoder_knows(tmp_path, capsys):
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text('{"path": "a.wav", "caption": "a fast low square wave arpeggio"}\n')
+    assert main(["demo-captions", str(manifest), str(tmp_path / "tied")]) == 0
+    assert "(6 words from 1 captions, 19 synonyms)" in capsys.readouterr().out
+    assert main(["demo-captions", str(manifest), str(tmp_path / "plain"), "--no-synonyms"]) == 0
+    assert "(6 words from 1 captions, 0 synonyms)" in capsys.readouterr().out
+
+
+def test_the_shipped_caption_encoder_knows_the_synonyms_of_its_words():
+    info = json.loads((ASSETS / "caption-t5" / INFO_FILE).read_text())
+    assert info["synonyms"] == synonyms(info["words"])
 
 
 def test_demo_data_is_reused_only_with_the_settings_it_was_written_with(tmp_path):
